@@ -8,10 +8,12 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SYSTEM_PACKAGES := prometheus prometheus-pushgateway redis-server openjdk-17-jre-headless
 # Synthetic days for the demo, or a parquet file to load instead (e.g. DATA=../shared/data/fraud-handbook-transactions.parquet).
-DAYS ?= 28
+DAYS ?= 70
+# Arguments of `make train` (see python -m pipelines.run_local --help), e.g. TRAIN_ARGS="--model-type torch".
+TRAIN_ARGS ?=
 DATA ?=
 
-.PHONY: help install system-deps up down status data demo test test-unit lint clean-state
+.PHONY: help install system-deps up down status data features train compile compile-check demo test test-unit lint clean-state
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -48,7 +50,19 @@ data: up ## fill the raw lake: DAYS synthetic days, or DATA=path.parquet
 	@if [ -n "$(DATA)" ]; then $(PY) -m fraudcore.data load "$(DATA)"; \
 	else $(PY) -m fraudcore.data generate --days $(DAYS); fi
 
-demo: data ## the main job on the local default: stack up, data into the lake, where everything listens
+features: up ## feature job over the whole lake, feast apply, materialize the online store
+	$(PY) -m features all
+
+train: up ## run the KFP training pipeline locally (KFP local runner) against the local stack
+	$(PY) -m pipelines.run_local $(TRAIN_ARGS)
+
+compile: install ## compile the pipeline to pipelines/fraud_training_pipeline.yaml (upload it in the KFP UI)
+	$(PY) -m pipelines.compile
+
+demo: data ## the main job: stack up, data into the lake, train + register a champion, evaluation table
+	$(PY) -m pipelines.run_local $(TRAIN_ARGS)
+	$(PY) -m features materialize
+	@echo; $(PY) -m pipelines.report
 	@echo; echo "Services:"; $(PY) -m infra.local status
 
 test: install ## all tests, including end-to-end runs against the real local servers

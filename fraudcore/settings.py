@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str = "http://127.0.0.1:5000"
     model_name: str = "fraud-detector"
 
+    # Feast feature store: online store in sqlite under state_dir, or Redis when a URL is given
+    # (e.g. "127.0.0.1:6379"; the Kubernetes deployment sets it).
+    feast_project: str = "fraud"
+    feast_redis_url: str | None = None
+
     # Kafka-protocol broker.
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_partitions: int = 4

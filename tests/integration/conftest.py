@@ -11,16 +11,17 @@ import pytest
 
 from fraudcore.settings import REPO_ROOT, Settings
 
+# Clear of the default ports and of SeaweedFS's gRPC ports (each server port + 10000).
 TEST_PORTS = {
-    "FRAUD_S3_ENDPOINT_URL": "http://127.0.0.1:18333",
-    "FRAUD_MLFLOW_TRACKING_URI": "http://127.0.0.1:15000",
-    "FRAUD_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:19092",
-    "FRAUD_PROMETHEUS_URL": "http://127.0.0.1:19090",
-    "FRAUD_PUSHGATEWAY_URL": "http://127.0.0.1:19091",
-    "FRAUD_LOCAL__WEED_MASTER": "19333",
-    "FRAUD_LOCAL__WEED_VOLUME": "18080",
-    "FRAUD_LOCAL__WEED_FILER": "18888",
-    "FRAUD_LOCAL__WEED_METRICS": "19327",
+    "FRAUD_S3_ENDPOINT_URL": "http://127.0.0.1:6334",
+    "FRAUD_MLFLOW_TRACKING_URI": "http://127.0.0.1:6500",
+    "FRAUD_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:6092",
+    "FRAUD_PROMETHEUS_URL": "http://127.0.0.1:6090",
+    "FRAUD_PUSHGATEWAY_URL": "http://127.0.0.1:6091",
+    "FRAUD_LOCAL__WEED_MASTER": "6333",
+    "FRAUD_LOCAL__WEED_VOLUME": "6080",
+    "FRAUD_LOCAL__WEED_FILER": "6888",
+    "FRAUD_LOCAL__WEED_METRICS": "6327",
 }
 
 

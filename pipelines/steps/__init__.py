@@ -1,0 +1,1 @@
+"""Plain-Python implementations of the pipeline steps, each a function a KFP component calls."""

@@ -1,0 +1,49 @@
+"""Validate: schema and data-quality checks; a failure stops the run with the reason."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+
+from fraudcore.evaluation import train_rows
+from fraudcore.schema import LABEL, validate_transactions
+from pipelines.steps.split import split_from_json
+
+#: Fraud rates outside this range mean the labels are broken, not that fraud changed.
+FRAUD_RATE_RANGE = (0.0001, 0.2)
+
+
+class DataQualityError(ValueError):
+    """The data is well-formed but unfit to train on."""
+
+
+def quality_problems(raw: pd.DataFrame, split_json: str) -> list[str]:
+    """Readable reasons why ``raw`` cannot train the split (empty when it can)."""
+    split = split_from_json(split_json)
+    problems = []
+    present = set(raw["TX_DATETIME"].dt.date)
+    wanted = [
+        split.train_start + dt.timedelta(days=i) for i in range((split.test_end - split.train_start).days + 1)
+    ]
+    missing = [day.isoformat() for day in wanted if day not in present]
+    if missing:
+        problems.append(f"days without transactions: {missing[:10]}{' ...' if len(missing) > 10 else ''}")
+    rate = float(raw[LABEL].mean()) if len(raw) else 0.0
+    if not FRAUD_RATE_RANGE[0] <= rate <= FRAUD_RATE_RANGE[1]:
+        problems.append(f"fraud rate {rate:.4%} outside {FRAUD_RATE_RANGE[0]:.2%}..{FRAUD_RATE_RANGE[1]:.0%}")
+    if int(train_rows(raw, split)[LABEL].sum()) == 0:
+        problems.append(f"no fraud in the training days {split.train_start}..{split.train_end}")
+    return problems
+
+
+def validate(input_path: str, split_json: str, output_path: str) -> dict[str, float]:
+    """Check ``input_path``; copy it to ``output_path`` when it passes; return summary metrics."""
+    raw = pd.read_parquet(input_path)
+    validate_transactions(raw)
+    problems = quality_problems(raw, split_json)
+    if problems:
+        raise DataQualityError("data quality checks failed:\n  - " + "\n  - ".join(problems))
+    raw.to_parquet(output_path, index=False)
+    print(f"validated {len(raw):,} transactions")
+    return {"rows": float(len(raw)), "fraud_rate": float(raw[LABEL].mean())}
