@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SYSTEM_PACKAGES := prometheus prometheus-pushgateway redis-server openjdk-17-jre-headless
 # Synthetic days for the demo, or a parquet file to load instead (e.g. DATA=../shared/data/fraud-handbook-transactions.parquet).
-DAYS ?= 70
+DAYS ?= 80
 # Arguments of `make train` (see python -m pipelines.run_local --help), e.g. TRAIN_ARGS="--model-type torch".
 TRAIN_ARGS ?=
 DATA ?=

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, RequestSource, ValueType
 from feast.data_format import ParquetFormat
-from feast.on_demand_feature_view import on_demand_feature_view
+from feast.on_demand_feature_view import OnDemandFeatureView
 from feast.types import Float64, Int64, UnixTimestamp
 
 from fraudcore.features.definitions import (
@@ -15,19 +16,18 @@ from fraudcore.features.definitions import (
     CUSTOMER_VIEW,
     EVENT_TIMESTAMP,
     FEATURE_SERVICE,
+    FEATURE_TTL_DAYS,
     MODEL_FEATURES,
     REQUEST_FEATURES,
     REQUEST_VIEW,
     TERMINAL_FEATURES,
     TERMINAL_KEY,
     TERMINAL_VIEW,
-    WINDOWS_DAYS,
 )
 from fraudcore.features.offline import offline_uri
 from fraudcore.settings import Settings, get_settings
 
-#: A stored state older than the longest window describes no recent activity: treat it as absent.
-FEATURE_TTL = dt.timedelta(days=max(WINDOWS_DAYS))
+FEATURE_TTL = dt.timedelta(days=FEATURE_TTL_DAYS)
 TRANSFORMATION_VIEW = "transaction_features"
 
 
@@ -36,6 +36,11 @@ def transaction_features(inputs):
     from fraudcore.features.request import request_features
 
     return request_features(inputs)
+
+
+# Read once at import: Feast re-executes registered transformations from their source text, and
+# later source look-ups of this function can hit the cache entries those executions leave behind.
+TRANSFORMATION_SOURCE = inspect.getsource(transaction_features)
 
 
 def _schema(names: list[str]) -> list[Field]:
@@ -86,13 +91,15 @@ def feast_objects(settings: Settings | None = None) -> list:
         name=REQUEST_VIEW,
         schema=[Field(name="TX_AMOUNT", dtype=Float64), Field(name="TX_DATETIME", dtype=UnixTimestamp)],
     )
-    transformation = on_demand_feature_view(
+    transformation = OnDemandFeatureView(
         name=TRANSFORMATION_VIEW,
+        udf=transaction_features,
+        udf_string=TRANSFORMATION_SOURCE,
         sources=[customer_view, request],
         schema=_schema(REQUEST_FEATURES),
         mode="pandas",
         description="Amount, weekend and night flags, amount relative to the customer's history.",
-    )(transaction_features)
+    )
     stored = [name for name in MODEL_FEATURES if name in CUSTOMER_FEATURES]
     service = FeatureService(
         name=FEATURE_SERVICE,

@@ -27,9 +27,9 @@ LOOKUP_BEFORE = pd.Timedelta(milliseconds=1)
 def repo_config(settings: Settings | None = None) -> RepoConfig:
     """Feast config: registry in S3, Dask offline store over S3 parquet, sqlite or Redis online store."""
     settings = settings or get_settings()
-    for key, value in settings.s3_env().items():
-        os.environ.setdefault(key, value)
-    os.environ.setdefault("FEAST_S3_ENDPOINT_URL", settings.s3_endpoint_url)
+    # Feast's S3 registry and the Dask store's s3fs read credentials and endpoint from the environment.
+    os.environ.update(settings.s3_env())
+    os.environ["FEAST_S3_ENDPOINT_URL"] = settings.s3_endpoint_url
     if settings.feast_redis_url:
         online = {"type": "redis", "connection_string": settings.feast_redis_url}
     else:

@@ -9,8 +9,10 @@ WINDOWS_DAYS = (1, 7, 30)
 #: Windows of the customer's amount spread (standard deviation) and of its largest amount.
 STD_WINDOWS_DAYS = (7, 30)
 MAX_WINDOWS_DAYS = (1, 7)
-#: How far back a feature job must read raw transactions to fill every window.
+#: How far back a feature job must read raw transactions to fill every window of a row.
 LOOKBACK_DAYS = max(WINDOWS_DAYS) + LABEL_DELAY_DAYS
+#: A stored state older than this describes an inactive entity: lookups treat it as absent.
+FEATURE_TTL_DAYS = 14
 
 CUSTOMER_KEY = "CUSTOMER_ID"
 TERMINAL_KEY = "TERMINAL_ID"

@@ -20,6 +20,7 @@ from fraudcore.features.definitions import (
     CUSTOMER_KEY,
     CUSTOMER_VIEW,
     EVENT_TIMESTAMP,
+    FEATURE_TTL_DAYS,
     LOOKBACK_DAYS,
     TERMINAL_KEY,
     TERMINAL_VIEW,
@@ -34,6 +35,11 @@ FEATURE_JOBS: dict[str, tuple[str, Callable[[pd.DataFrame], pd.DataFrame], list[
     CUSTOMER_VIEW: (CUSTOMER_KEY, customer_spending, CUSTOMER_COLUMNS),
     TERMINAL_VIEW: (TERMINAL_KEY, terminal_risk, TERMINAL_COLUMNS),
 }
+
+
+def feature_days_needed(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
+    """Days of stored feature rows that lookups for requests in ``start .. end`` can read (the TTL back)."""
+    return start - dt.timedelta(days=FEATURE_TTL_DAYS), end
 
 
 def raw_days_needed(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
@@ -51,6 +57,15 @@ def compute_features_pandas(raw: pd.DataFrame, start: dt.date, end: dt.date) -> 
     return {view: _within(function(raw), start, end) for view, (_, function, _) in FEATURE_JOBS.items()}
 
 
+def _one_argument(function: Callable[[pd.DataFrame], pd.DataFrame]) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """Spark passes the group key too to functions of more than one parameter (defaults included)."""
+
+    def apply(group: pd.DataFrame) -> pd.DataFrame:
+        return function(group)
+
+    return apply
+
+
 def compute_features_spark(spark, raw: pd.DataFrame, start: dt.date, end: dt.date) -> dict[str, pd.DataFrame]:
     """The same rows, computed per entity group by Spark's ``applyInPandas``."""
     from fraudcore.spark import spark_schema
@@ -59,7 +74,7 @@ def compute_features_spark(spark, raw: pd.DataFrame, start: dt.date, end: dt.dat
     out = {}
     for view, (key, function, columns) in FEATURE_JOBS.items():
         schema = spark_schema(function(raw.head(50))[columns])
-        rows = frame.groupBy(key).applyInPandas(function, schema=schema).toPandas()
+        rows = frame.groupBy(key).applyInPandas(_one_argument(function), schema=schema).toPandas()
         rows[EVENT_TIMESTAMP] = pd.to_datetime(rows[EVENT_TIMESTAMP]).astype("datetime64[ns]")
         rows = rows.sort_values([key, EVENT_TIMESTAMP], kind="stable").reset_index(drop=True)
         out[view] = _within(rows, start, end)

@@ -9,7 +9,7 @@ import pandas as pd
 from fraudcore.evaluation import delayed_test_rows, train_rows
 from fraudcore.feature_repo import feast_objects
 from fraudcore.feature_store import feature_store, historical_features
-from fraudcore.features.offline import OfflineFeatureStore, compute_features_pandas
+from fraudcore.features.offline import OfflineFeatureStore, compute_features_pandas, feature_days_needed
 from fraudcore.schema import LABEL
 from pipelines.steps.split import split_from_json
 
@@ -19,7 +19,7 @@ def build_training_set(raw_path: str, split_json: str, train_path: str, test_pat
     split = split_from_json(split_json)
     raw = pd.read_parquet(raw_path)
     started = time.monotonic()
-    features = compute_features_pandas(raw, split.train_start, split.test_end)
+    features = compute_features_pandas(raw, *feature_days_needed(split.train_start, split.test_end))
     written = OfflineFeatureStore().write(features)
     print(f"feature job: {written} rows in {time.monotonic() - started:.1f} s")
     store = feature_store()

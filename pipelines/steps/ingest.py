@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fraudcore.data.lake import TransactionLake
 from fraudcore.data.summary import format_summary
-from fraudcore.features.offline import raw_days_needed
+from fraudcore.features.offline import feature_days_needed, raw_days_needed
 from pipelines.steps.split import resolve_split, split_to_json
 
 
@@ -12,7 +12,7 @@ def ingest(train_start: str, train_end: str, test_days: int, output_path: str) -
     """Write the split's raw days (with the feature look-back) to ``output_path``; return the split."""
     lake = TransactionLake()
     split = resolve_split(train_start, train_end, test_days, lake.days())
-    first, last = raw_days_needed(split.train_start, split.test_end)
+    first, last = raw_days_needed(*feature_days_needed(split.train_start, split.test_end))
     raw = lake.read(max(first, lake.days()[0]), last)
     raw.to_parquet(output_path, index=False)
     print(f"split: train {split.train_start}..{split.train_end}, test {split.test_start}..{split.test_end}")

@@ -6,7 +6,8 @@ import datetime as dt
 import json
 
 from fraudcore.evaluation import SplitDates
-from fraudcore.features.definitions import LABEL_DELAY_DAYS, LOOKBACK_DAYS
+from fraudcore.features.definitions import LABEL_DELAY_DAYS
+from fraudcore.features.offline import feature_days_needed, raw_days_needed
 
 DEFAULT_TRAIN_DAYS = 7
 
@@ -28,11 +29,11 @@ def resolve_split(train_start: str, train_end: str, test_days: int, lake_days: l
     if start > end:
         raise ValueError(f"train_start {start} is after train_end {end}")
     split = SplitDates(start, end, test_days=test_days)
-    needed_from = start - dt.timedelta(days=LOOKBACK_DAYS)
+    needed_from, _ = raw_days_needed(*feature_days_needed(start, split.test_end))
     if needed_from < lake_days[0] or split.test_end > lake_days[-1]:
         raise ValueError(
             f"split {start}..{split.test_end} needs raw days {needed_from}..{split.test_end} "
-            f"(a {LOOKBACK_DAYS}-day feature look-back), the lake has {lake_days[0]}..{lake_days[-1]}"
+            f"(feature look-back and TTL), the lake has {lake_days[0]}..{lake_days[-1]}"
         )
     return split
 

@@ -202,3 +202,5 @@ def test_down_leaves_no_process(stack, stack_env):
     assert all(not (stack.state_dir / "pids" / f"{s.name}.pid").exists() for s in all_services(stack))
     status = run_cli(stack_env, "status", check=False)
     assert status.returncode == 1 and status.stdout.count(" down ") == len(SERVICES)
+    # Bring it back for the test modules that follow (up after down must work too).
+    run_cli(stack_env, "up")

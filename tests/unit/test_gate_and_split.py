@@ -31,9 +31,9 @@ def _lake(first: str, days: int) -> list[dt.date]:
 
 
 def test_empty_dates_mean_the_latest_window_the_lake_allows():
-    split = resolve_split("", "", 7, _lake("2018-04-01", 70))
-    assert split.test_end == dt.date(2018, 6, 9)
-    assert (split.train_start, split.train_end) == (dt.date(2018, 5, 20), dt.date(2018, 5, 26))
+    split = resolve_split("", "", 7, _lake("2018-04-01", 80))
+    assert split.test_end == dt.date(2018, 6, 19)
+    assert (split.train_start, split.train_end) == (dt.date(2018, 5, 30), dt.date(2018, 6, 5))
 
 
 def test_explicit_dates_and_round_trip():
@@ -42,14 +42,14 @@ def test_explicit_dates_and_round_trip():
 
 
 def test_a_split_the_lake_cannot_feed_is_explained():
-    with pytest.raises(ValueError, match=r"needs raw days .* look-back"):
+    with pytest.raises(ValueError, match=r"needs raw days .* look-back and TTL"):
         resolve_split("", "", 7, _lake("2018-04-01", 30))
     with pytest.raises(ValueError, match="lake is empty"):
         resolve_split("", "", 7, [])
 
 
 def test_quality_problems_name_missing_days_and_missing_frauds(small_transactions):
-    split = split_to_json(resolve_split("2018-04-02", "2018-04-03", 2, _lake("2018-02-01", 73)))
+    split = split_to_json(resolve_split("2018-04-02", "2018-04-03", 2, _lake("2018-01-01", 104)))
     assert quality_problems(small_transactions, split) == []
     no_fraud = small_transactions.assign(TX_FRAUD=small_transactions["TX_FRAUD"] * 0)
     reasons = quality_problems(no_fraud, split)
