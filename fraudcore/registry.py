@@ -40,7 +40,9 @@ class ModelRegistry:
         self.settings = settings or get_settings()
         self.name = self.settings.model_name
         mlflow.set_tracking_uri(self.settings.mlflow_tracking_uri)
-        self.client = MlflowClient(self.settings.mlflow_tracking_uri)
+        uri = self.settings.mlflow_tracking_uri
+        mlflow.set_registry_uri(uri)
+        self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
 
     def register(self, run_id: str, artifact_path: str = "model") -> ModelVersion:
         """Register the run's model as a new version with alias ``challenger``."""

@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from fraudcore.data.generator import GeneratorConfig, generate_transactions
 from fraudcore.data.lake import TransactionLake
-from fraudcore.registry import CHALLENGER, CHAMPION
+from fraudcore.registry import CHALLENGER, CHAMPION, ModelRegistry
 from fraudcore.settings import REPO_ROOT
 from fraudcore.storage import ensure_buckets
 
@@ -68,7 +68,7 @@ def test_first_run_registers_a_champion_and_a_worse_run_is_refused(pipeline_env)
         "gate-op",
     ]:
         assert step in output, f"step {step} did not run"
-    client = MlflowClient(settings.mlflow_tracking_uri)
+    client = MlflowClient(settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri)
     champion = client.get_model_version_by_alias(settings.model_name, CHAMPION)
     metrics = client.get_run(champion.run_id).data.metrics
     assert metrics["auc_roc"] > 0.75 and 0 < metrics["average_precision"] <= 1
@@ -90,7 +90,6 @@ def test_first_run_registers_a_champion_and_a_worse_run_is_refused(pipeline_env)
     assert "does not beat champion" in challenger.tags["gate_reason"]
 
     # Serving paths load the champion by alias, through the model class in fraudcore.
-    import mlflow.pyfunc
-
-    model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{CHAMPION}")
+    model = ModelRegistry(settings).load()
+    assert model.metadata.run_id == champion.run_id
     assert type(model.unwrap_python_model()).__module__ == "fraudcore.models.gbt"
