@@ -16,18 +16,19 @@ COLUMNS = ("auc_roc", "average_precision", "card_precision_at_100")
 
 def evaluation_table(registry: ModelRegistry | None = None) -> str:
     registry = registry or ModelRegistry()
-    rows = []
+    rows, shown = [], set()
     for alias in (CHAMPION, CHALLENGER):
         version = registry.version_by_alias(alias)
-        if version is None:
+        if version is None or version.version in shown:
             continue
+        shown.add(version.version)
         run = registry.client.get_run(version.run_id)
         model_type = run.data.params.get("model_type", "?")
         values = [run.data.metrics.get(column, float("nan")) for column in COLUMNS]
         decision = version.tags.get("gate_decision", "")
         rows.append((f"{alias}: v{version.version} {model_type} {decision}".strip(), *values))
     lines = [f"{'model':<44} {'AUC ROC':>8} {'AP':>8} {'CP@100':>8}"]
-    lines += [f"{name:<44} {auc:>8.3f} {ap:>8.3f} {cp:>8.3f}" for name, auc, ap, cp in rows + HANDBOOK]
+    lines += [f"{name:<44} {auc:>8.4f} {ap:>8.4f} {cp:>8.4f}" for name, auc, ap, cp in rows + HANDBOOK]
     return "\n".join(lines)
 
 

@@ -16,6 +16,7 @@ from fraudcore.data.lake import TransactionLake
 from fraudcore.registry import CHALLENGER, CHAMPION, ModelRegistry
 from fraudcore.settings import REPO_ROOT
 from fraudcore.storage import ensure_buckets
+from pipelines.report import evaluation_table
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -88,6 +89,10 @@ def test_first_run_registers_a_champion_and_a_worse_run_is_refused(pipeline_env)
     assert client.get_model_version_by_alias(settings.model_name, CHAMPION).version == champion.version
     assert challenger.tags["gate_decision"] == "refused"
     assert "does not beat champion" in challenger.tags["gate_reason"]
+
+    table = evaluation_table(ModelRegistry(settings))
+    assert f"champion: v{champion.version} lightgbm promoted" in table
+    assert f"challenger: v{challenger.version} lightgbm refused" in table
 
     # Serving paths load the champion by alias, through the model class in fraudcore.
     model = ModelRegistry(settings).load()
