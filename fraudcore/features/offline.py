@@ -10,10 +10,7 @@ import datetime as dt
 from collections.abc import Callable
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 from pyarrow import fs
-from tqdm.auto import tqdm
 
 from fraudcore.features.customer import CUSTOMER_COLUMNS, customer_spending
 from fraudcore.features.definitions import (
@@ -26,7 +23,7 @@ from fraudcore.features.definitions import (
     TERMINAL_VIEW,
 )
 from fraudcore.features.terminal import TERMINAL_COLUMNS, terminal_risk
-from fraudcore.schema import PARTITION_COLUMN
+from fraudcore.partitions import DayPartitions
 from fraudcore.settings import Settings, get_settings
 from fraudcore.storage import arrow_filesystem
 
@@ -106,18 +103,8 @@ class OfflineFeatureStore:
 
     def write(self, features: dict[str, pd.DataFrame], progress: bool = True) -> dict[str, int]:
         """Replace each day partition present in ``features``; return rows written per view."""
-        written = {}
         for view, frame in features.items():
             stamped = frame.assign(**{EVENT_TIMESTAMP: frame[EVENT_TIMESTAMP].dt.tz_localize("UTC")})
-            days = stamped[EVENT_TIMESTAMP].dt.date
-            for day, rows in tqdm(
-                stamped.groupby(days, sort=True), desc=f"writing {view}", unit="day", disable=not progress
-            ):
-                directory = f"{self.root}/{view}/{PARTITION_COLUMN}={day.isoformat()}"
-                self.filesystem.delete_dir_contents(directory, missing_dir_ok=True)
-                if not isinstance(self.filesystem, fs.S3FileSystem):
-                    self.filesystem.create_dir(directory, recursive=True)
-                table = pa.Table.from_pandas(rows.reset_index(drop=True), preserve_index=False)
-                pq.write_table(table, f"{directory}/part-00000.parquet", filesystem=self.filesystem)
-            written[view] = len(frame)
-        return written
+            partitions = DayPartitions(self.filesystem, f"{self.root}/{view}")
+            partitions.replace(stamped, stamped[EVENT_TIMESTAMP].dt.date, progress, view)
+        return {view: len(frame) for view, frame in features.items()}
