@@ -11,7 +11,7 @@ import pandas as pd
 
 from fraudcore.data.lake import TransactionLake
 from fraudcore.feature_repo import feast_objects
-from fraudcore.feature_store import feature_store
+from fraudcore.feature_store import feature_store, materialize
 from fraudcore.features.offline import (
     OfflineFeatureStore,
     compute_features_pandas,
@@ -46,13 +46,13 @@ def apply() -> None:
     print(f"applied {len(objects)} Feast objects: " + ", ".join(sorted(o.name for o in objects)))
 
 
-def materialize(end: dt.datetime | None) -> None:
+def materialize_online(end: dt.datetime | None) -> None:
     """Load the online store with rows stamped up to ``end`` (default: the end of the lake's last day)."""
     if end is None:
         end = pd.Timestamp(TransactionLake().days()[-1]) + pd.Timedelta(days=1)
     started = time.monotonic()
-    feature_store().materialize_incremental(end_date=pd.Timestamp(end).tz_localize("UTC").to_pydatetime())
-    print(f"materialized online features up to {end} in {time.monotonic() - started:.1f} s")
+    start = materialize(feature_store(), end)
+    print(f"materialized online features {start} .. {end} in {time.monotonic() - started:.1f} s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("apply", "all"):
         apply()
     if args.command in ("materialize", "all"):
-        materialize(pd.Timestamp(args.end) + pd.Timedelta(days=1) if args.end else None)
+        materialize_online(pd.Timestamp(args.end) + pd.Timedelta(days=1) if args.end else None)
     return 0
 
 

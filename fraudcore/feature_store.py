@@ -14,6 +14,7 @@ from fraudcore.features.definitions import (
     CUSTOMER_FEATURES,
     CUSTOMER_VIEW,
     FEATURE_SERVICE,
+    FEATURE_TTL_DAYS,
     TERMINAL_FEATURES,
     TERMINAL_VIEW,
 )
@@ -115,6 +116,13 @@ def _restore_dropped_rows(store: FeatureStore, entities: pd.DataFrame, joined: p
     return pd.concat([joined, restored[joined.columns]], ignore_index=True)
 
 
-def materialize(store: FeatureStore, end: dt.datetime) -> None:
-    """Load the online store with every row stamped up to ``end``."""
-    store.materialize_incremental(end_date=end)
+def materialize(store: FeatureStore, end: dt.datetime) -> dt.datetime:
+    """Load the online store with each entity's latest state stamped within the TTL before ``end``.
+
+    An explicit window rather than ``materialize_incremental``: that one starts from "now - TTL",
+    which misses historical (replayed) data. Returns the window's start.
+    """
+    end = pd.Timestamp(end).tz_localize("UTC") if pd.Timestamp(end).tzinfo is None else pd.Timestamp(end)
+    start = end - pd.Timedelta(days=FEATURE_TTL_DAYS)
+    store.materialize(start_date=start.to_pydatetime(), end_date=end.to_pydatetime())
+    return start.to_pydatetime()

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from fraudcore.feature_repo import feast_objects
-from fraudcore.feature_store import feature_store, historical_features
+from fraudcore.feature_store import feature_store, historical_features, materialize
 from fraudcore.features.customer import customer_spending
 from fraudcore.features.definitions import (
     CUSTOMER_FEATURES,
@@ -143,10 +143,7 @@ def _online(store, requests: pd.DataFrame) -> pd.DataFrame:
 def _check_online_matches_offline(settings: Settings, small_transactions: pd.DataFrame):
     store = _publish(settings, small_transactions)
     end = pd.Timestamp(END) + pd.Timedelta(days=1)
-    store.materialize(
-        start_date=pd.Timestamp(START).tz_localize("UTC").to_pydatetime(),
-        end_date=end.tz_localize("UTC").to_pydatetime(),
-    )
+    materialize(store, end)
     requests = _requests(small_transactions).assign(TX_DATETIME=end)
     online = _online(store, requests)
     offline = historical_features(store, requests, progress=False)
