@@ -19,12 +19,8 @@ TRANSACTION_SCHEMA: dict[str, str] = {
 }
 TRANSACTION_COLUMNS: list[str] = list(TRANSACTION_SCHEMA)
 
-#: The label, and the column that must never be a feature (it tells how the fraud was generated).
+#: The label. TX_FRAUD_SCENARIO tells how a fraud was simulated and must never be a feature.
 LABEL = "TX_FRAUD"
-SCENARIO = "TX_FRAUD_SCENARIO"
-
-#: Columns a scoring request carries (everything known when the card is swiped).
-REQUEST_COLUMNS: list[str] = ["TRANSACTION_ID", "TX_DATETIME", "CUSTOMER_ID", "TERMINAL_ID", "TX_AMOUNT"]
 
 #: Hive partition column of the raw data lake.
 PARTITION_COLUMN = "date"

@@ -39,16 +39,6 @@ def arrow_filesystem(settings: Settings | None = None) -> fs.S3FileSystem:
     )
 
 
-def storage_options(settings: Settings | None = None) -> dict:
-    """fsspec/s3fs options, for pandas and Feast reading ``s3://`` paths."""
-    settings = settings or get_settings()
-    return {
-        "key": settings.s3_access_key,
-        "secret": settings.s3_secret_key,
-        "client_kwargs": {"endpoint_url": settings.s3_endpoint_url, "region_name": settings.s3_region},
-    }
-
-
 def ensure_buckets(names: list[str], settings: Settings | None = None) -> list[str]:
     """Create the buckets that do not exist yet; return the ones created."""
     client = s3_client(settings)

@@ -11,14 +11,12 @@ from fraudcore.settings import get_settings
 from pipelines.pipeline import build_pipeline
 
 
-def run(arguments: dict) -> dict:
-    """Run the pipeline in subprocesses of this interpreter; return the gate's reason and the metrics."""
+def run(arguments: dict) -> None:
+    """Run the pipeline, each step a subprocess of this interpreter; artifacts under <state>/kfp."""
     root = get_settings().state_dir.resolve() / "kfp"
     root.mkdir(parents=True, exist_ok=True)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True)
-    pipeline = build_pipeline(use_gpu=False)
-    task = pipeline(**arguments)
-    return {name: str(value) for name, value in task.outputs.items()} if task.outputs else {}
+    build_pipeline(use_gpu=False)(**arguments)
 
 
 def main() -> None:

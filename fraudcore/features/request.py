@@ -12,8 +12,6 @@ from fraudcore.features.definitions import MAX_WINDOWS_DAYS, STD_WINDOWS_DAYS, W
 
 #: Hours 0..6 count as night (handbook).
 NIGHT_LAST_HOUR = 6
-#: Inputs of the transformation besides the customer's stored features.
-REQUEST_INPUTS = ["TX_AMOUNT", "TX_DATETIME"]
 
 
 def _positive_or_one(values: pd.Series) -> np.ndarray:
