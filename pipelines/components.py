@@ -21,11 +21,11 @@ def ingest_op(train_start: str, train_end: str, test_days: int, raw: Output[Data
 
 
 @dsl.component(base_image=IMAGE)
-def validate_op(raw: Input[Dataset], split: str, validated: Output[Dataset], summary: Output[Metrics]):
-    """Schema and data-quality checks; fails the run with the reason."""
+def validate_op(raw: Input[Dataset], split: str, summary: Output[Metrics]):
+    """Schema and data-quality checks; fails the run with the reason (later steps run after it)."""
     from pipelines.steps.validate import validate
 
-    for name, value in validate(raw.path, split, validated.path).items():
+    for name, value in validate(raw.path, split).items():
         summary.log_metric(name, value)
 
 

@@ -49,7 +49,9 @@ def build_pipeline(use_gpu: bool = True):
         ingest = _platform_env(ingest_op(train_start=train_start, train_end=train_end, test_days=test_days))
         split = ingest.outputs["Output"]
         validate = _platform_env(validate_op(raw=ingest.outputs["raw"], split=split))
-        datasets = _platform_env(build_training_set_op(raw=validate.outputs["validated"], split=split))
+        datasets = _platform_env(
+            build_training_set_op(raw=ingest.outputs["raw"], split=split).after(validate)
+        )
         datasets.set_memory_limit("16G").set_cpu_limit("4")
         train = _platform_env(
             train_op(

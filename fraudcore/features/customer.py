@@ -15,7 +15,7 @@ from fraudcore.features.definitions import (
 )
 from fraudcore.features.windows import NS_PER_DAY, window_start, window_sums
 
-#: Output columns, in order (also the Spark ``applyInPandas`` schema).
+#: Output columns, in order.
 CUSTOMER_COLUMNS = [CUSTOMER_KEY, EVENT_TIMESTAMP, *CUSTOMER_FEATURES]
 
 
@@ -32,10 +32,10 @@ def customer_spending(transactions: pd.DataFrame) -> pd.DataFrame:
     amount = tx["TX_AMOUNT"].to_numpy(np.float64)
     rows = np.arange(len(tx))
     out: dict[str, np.ndarray] = {CUSTOMER_KEY: entity, EVENT_TIMESTAMP: tx["TX_DATETIME"].to_numpy()}
-    for w in WINDOWS_DAYS:
-        out[f"customer_nb_tx_{w}d"] = rows - window_start(entity, time_ns, w * NS_PER_DAY) + 1
-    for w in WINDOWS_DAYS:
-        start = window_start(entity, time_ns, w * NS_PER_DAY)
+    starts = {w: window_start(entity, time_ns, w * NS_PER_DAY) for w in WINDOWS_DAYS}
+    for w, start in starts.items():
+        out[f"customer_nb_tx_{w}d"] = rows - start + 1
+    for w, start in starts.items():
         out[f"customer_mean_amount_{w}d"] = window_sums(amount, start) / (rows - start + 1)
     rolling = pd.Series(amount, index=tx["TX_DATETIME"]).groupby(entity)
     for w in STD_WINDOWS_DAYS:

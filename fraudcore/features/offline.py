@@ -10,9 +10,8 @@ import datetime as dt
 from collections.abc import Callable
 
 import pandas as pd
-from pyarrow import fs
 
-from fraudcore.features.customer import CUSTOMER_COLUMNS, customer_spending
+from fraudcore.features.customer import customer_spending
 from fraudcore.features.definitions import (
     CUSTOMER_KEY,
     CUSTOMER_VIEW,
@@ -22,15 +21,15 @@ from fraudcore.features.definitions import (
     TERMINAL_KEY,
     TERMINAL_VIEW,
 )
-from fraudcore.features.terminal import TERMINAL_COLUMNS, terminal_risk
+from fraudcore.features.terminal import terminal_risk
 from fraudcore.partitions import DayPartitions
 from fraudcore.settings import Settings, get_settings
 from fraudcore.storage import arrow_filesystem
 
-#: view name -> (entity key, feature function, output columns)
-FEATURE_JOBS: dict[str, tuple[str, Callable[[pd.DataFrame], pd.DataFrame], list[str]]] = {
-    CUSTOMER_VIEW: (CUSTOMER_KEY, customer_spending, CUSTOMER_COLUMNS),
-    TERMINAL_VIEW: (TERMINAL_KEY, terminal_risk, TERMINAL_COLUMNS),
+#: view name -> (entity key, feature function)
+FEATURE_JOBS: dict[str, tuple[str, Callable[[pd.DataFrame], pd.DataFrame]]] = {
+    CUSTOMER_VIEW: (CUSTOMER_KEY, customer_spending),
+    TERMINAL_VIEW: (TERMINAL_KEY, terminal_risk),
 }
 
 
@@ -51,7 +50,7 @@ def _within(frame: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataFrame:
 
 def compute_features_pandas(raw: pd.DataFrame, start: dt.date, end: dt.date) -> dict[str, pd.DataFrame]:
     """Every view's rows stamped in ``start .. end``, computed in this process."""
-    return {view: _within(function(raw), start, end) for view, (_, function, _) in FEATURE_JOBS.items()}
+    return {view: _within(function(raw), start, end) for view, (_, function) in FEATURE_JOBS.items()}
 
 
 def _one_argument(function: Callable[[pd.DataFrame], pd.DataFrame]) -> Callable[[pd.DataFrame], pd.DataFrame]:
@@ -69,8 +68,8 @@ def compute_features_spark(spark, raw: pd.DataFrame, start: dt.date, end: dt.dat
 
     frame = spark.createDataFrame(raw)
     out = {}
-    for view, (key, function, columns) in FEATURE_JOBS.items():
-        schema = spark_schema(function(raw.head(50))[columns])
+    for view, (key, function) in FEATURE_JOBS.items():
+        schema = spark_schema(function(raw.head(50)))
         rows = frame.groupBy(key).applyInPandas(_one_argument(function), schema=schema).toPandas()
         rows[EVENT_TIMESTAMP] = pd.to_datetime(rows[EVENT_TIMESTAMP]).astype("datetime64[ns]")
         rows = rows.sort_values([key, EVENT_TIMESTAMP], kind="stable").reset_index(drop=True)
@@ -91,15 +90,10 @@ def offline_uri(view: str, settings: Settings) -> str:
 class OfflineFeatureStore:
     """Offline feature tables under ``s3://<bucket>/features/<view>/date=YYYY-MM-DD/``."""
 
-    def __init__(
-        self,
-        settings: Settings | None = None,
-        filesystem: fs.FileSystem | None = None,
-        root: str | None = None,
-    ):
+    def __init__(self, settings: Settings | None = None):
         settings = settings or get_settings()
-        self.filesystem = filesystem or arrow_filesystem(settings)
-        self.root = root or offline_root(settings)
+        self.filesystem = arrow_filesystem(settings)
+        self.root = offline_root(settings)
 
     def write(self, features: dict[str, pd.DataFrame], progress: bool = True) -> dict[str, int]:
         """Replace each day partition present in ``features``; return rows written per view."""

@@ -11,9 +11,10 @@ from pipelines.steps.split import resolve_split, split_to_json
 def ingest(train_start: str, train_end: str, test_days: int, output_path: str) -> str:
     """Write the split's raw days (with the feature look-back) to ``output_path``; return the split."""
     lake = TransactionLake()
-    split = resolve_split(train_start, train_end, test_days, lake.days())
+    days = lake.days()
+    split = resolve_split(train_start, train_end, test_days, days)
     first, last = raw_days_needed(*feature_days_needed(split.train_start, split.test_end))
-    raw = lake.read(max(first, lake.days()[0]), last)
+    raw = lake.read(max(first, days[0]), last)
     raw.to_parquet(output_path, index=False)
     print(f"split: train {split.train_start}..{split.train_end}, test {split.test_start}..{split.test_end}")
     print(format_summary(raw))

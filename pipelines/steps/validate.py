@@ -37,13 +37,12 @@ def quality_problems(raw: pd.DataFrame, split_json: str) -> list[str]:
     return problems
 
 
-def validate(input_path: str, split_json: str, output_path: str) -> dict[str, float]:
-    """Check ``input_path``; copy it to ``output_path`` when it passes; return summary metrics."""
+def validate(input_path: str, split_json: str) -> dict[str, float]:
+    """Check ``input_path``; raise with the reasons when it fails; return summary metrics."""
     raw = pd.read_parquet(input_path)
     validate_transactions(raw)
     problems = quality_problems(raw, split_json)
     if problems:
         raise DataQualityError("data quality checks failed:\n  - " + "\n  - ".join(problems))
-    raw.to_parquet(output_path, index=False)
     print(f"validated {len(raw):,} transactions")
     return {"rows": float(len(raw)), "fraud_rate": float(raw[LABEL].mean())}
