@@ -12,16 +12,17 @@ import pandas as pd
 from fraudcore.data.lake import TransactionLake
 from fraudcore.feature_repo import feast_objects
 from fraudcore.feature_store import feature_store, materialize
+from fraudcore.features.definitions import TERMINAL_HISTORY_DAYS
 from fraudcore.features.offline import (
     OfflineFeatureStore,
-    compute_features_pandas,
-    compute_features_spark,
+    compute_state_pandas,
+    compute_state_spark,
     raw_days_needed,
 )
 
 
 def run_job(start: dt.date | None, end: dt.date | None, engine: str) -> None:
-    """Compute offline features for rows stamped ``start .. end`` (default: the whole lake) and write them."""
+    """Compute window-state rows stamped ``start .. end`` (default: the whole lake) and write them."""
     lake = TransactionLake()
     days = lake.days()
     if not days:
@@ -33,9 +34,9 @@ def run_job(start: dt.date | None, end: dt.date | None, engine: str) -> None:
     if engine == "spark":
         from fraudcore.spark import local_spark_session
 
-        features = compute_features_spark(local_spark_session("feature-job"), raw, start, end)
+        features = compute_state_spark(local_spark_session("feature-job"), raw, start, end)
     else:
-        features = compute_features_pandas(raw, start, end)
+        features = compute_state_pandas(raw, start, end)
     written = OfflineFeatureStore().write(features)
     print(f"feature job ({engine}): {written} rows for {start}..{end} in {time.monotonic() - started:.1f} s")
 
@@ -46,13 +47,16 @@ def apply() -> None:
     print(f"applied {len(objects)} Feast objects: " + ", ".join(sorted(o.name for o in objects)))
 
 
-def materialize_online(end: dt.datetime | None) -> None:
-    """Load the online store with rows stamped up to ``end`` (default: the end of the lake's last day)."""
-    if end is None:
-        end = pd.Timestamp(TransactionLake().days()[-1]) + pd.Timedelta(days=1)
+def materialize_online(end: dt.date | None) -> None:
+    """Load the online store with each entity's event list as known at the end of ``end`` (default: the
+    lake's last day)."""
+    lake = TransactionLake()
+    last_day = end or lake.days()[-1]
+    as_of = pd.Timestamp(last_day) + pd.Timedelta(days=1)
     started = time.monotonic()
-    start = materialize(feature_store(), end)
-    print(f"materialized online features {start} .. {end} in {time.monotonic() - started:.1f} s")
+    raw = lake.read(last_day - dt.timedelta(days=TERMINAL_HISTORY_DAYS), last_day)
+    written = materialize(feature_store(), raw, as_of.to_pydatetime())
+    print(f"materialized event lists as of {as_of} ({written}) in {time.monotonic() - started:.1f} s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("apply", "all"):
         apply()
     if args.command in ("materialize", "all"):
-        materialize_online(pd.Timestamp(args.end) + pd.Timedelta(days=1) if args.end else None)
+        materialize_online(args.end)
     return 0
 
 

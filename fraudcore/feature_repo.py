@@ -1,53 +1,58 @@
-"""The Feast objects of the platform: entities, sources, feature views, the request transformation."""
+"""The Feast objects of the platform: entities, sources, feature views and feature services.
+
+* ``customer_windows`` / ``terminal_windows`` (offline): each entity's window state at every
+  instant it changes (see ``fraudcore.features.state``); training sets read them point in time.
+* ``customer_recent_events`` / ``terminal_labelled_events`` (online): each entity's recent events,
+  from which the request step computes the same state at request time; the stream consumer
+  pushes to them.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 
-from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, RequestSource, ValueType
+from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, ValueType
 from feast.data_format import ParquetFormat
-from feast.on_demand_feature_view import OnDemandFeatureView
-from feast.types import Float64, Int64, UnixTimestamp
+from feast.types import Array, Float64, Int64
 
 from fraudcore.features.definitions import (
-    CUSTOMER_FEATURES,
+    CUSTOMER_EVENT_AMOUNTS,
+    CUSTOMER_EVENT_TIMES,
+    CUSTOMER_EVENTS_VIEW,
     CUSTOMER_KEY,
-    CUSTOMER_VIEW,
+    CUSTOMER_LAST_TX,
+    CUSTOMER_STATE,
+    CUSTOMER_WINDOWS_VIEW,
     EVENT_TIMESTAMP,
-    FEATURE_SERVICE,
-    FEATURE_TTL_DAYS,
-    MODEL_FEATURES,
-    REQUEST_FEATURES,
-    REQUEST_VIEW,
-    TERMINAL_FEATURES,
+    ONLINE_SERVICE,
+    TERMINAL_EVENT_FRAUDS,
+    TERMINAL_EVENT_TIMES,
+    TERMINAL_EVENTS_VIEW,
     TERMINAL_KEY,
-    TERMINAL_VIEW,
+    TERMINAL_STATE,
+    TERMINAL_WINDOWS_VIEW,
+    TRAINING_SERVICE,
+    WINDOW_STATE_TTL_DAYS,
 )
-from fraudcore.features.offline import offline_uri
+from fraudcore.features.offline import offline_glob
 from fraudcore.settings import Settings, get_settings
 
-FEATURE_TTL = dt.timedelta(days=FEATURE_TTL_DAYS)
-TRANSFORMATION_VIEW = "transaction_features"
+WINDOW_STATE_TTL = dt.timedelta(days=WINDOW_STATE_TTL_DAYS)
 
 
-def transaction_features(inputs):
-    """Feast's on-demand transformation: delegates to the one implementation in fraudcore."""
-    from fraudcore.features.request import request_features
-
-    return request_features(inputs)
-
-
-# Read once at import: Feast re-executes registered transformations from their source text, and
-# later source look-ups of this function can hit the cache entries those executions leave behind.
-TRANSFORMATION_SOURCE = inspect.getsource(transaction_features)
+_LIST_TYPES = {
+    CUSTOMER_EVENT_TIMES: Array(Int64),
+    CUSTOMER_EVENT_AMOUNTS: Array(Float64),
+    TERMINAL_EVENT_TIMES: Array(Int64),
+    TERMINAL_EVENT_FRAUDS: Array(Int64),
+}
 
 
-def _schema(names: list[str]) -> list[Field]:
-    return [
-        Field(name=name, dtype=Int64 if "_nb_tx_" in name or name.startswith("is_") else Float64)
-        for name in names
-    ]
+def _field(name: str) -> Field:
+    if name in _LIST_TYPES:
+        return Field(name=name, dtype=_LIST_TYPES[name])
+    integer = "_count_" in name or name == CUSTOMER_LAST_TX
+    return Field(name=name, dtype=Int64 if integer else Float64)
 
 
 def feast_objects(settings: Settings | None = None) -> list:
@@ -56,64 +61,84 @@ def feast_objects(settings: Settings | None = None) -> list:
     customer = Entity(name="customer", join_keys=[CUSTOMER_KEY], value_type=ValueType.INT64)
     terminal = Entity(name="terminal", join_keys=[TERMINAL_KEY], value_type=ValueType.INT64)
 
-    def view(
-        name: str, entity: Entity, features: list[str], description: str
-    ) -> tuple[FeatureView, PushSource]:
-        batch = FileSource(
-            name=f"{name}_offline",
-            path=offline_uri(name, settings),
+    def source(view: str) -> FileSource:
+        return FileSource(
+            name=f"{view}_offline",
+            path=offline_glob(view, settings),
             timestamp_field=EVENT_TIMESTAMP,
             file_format=ParquetFormat(),
             s3_endpoint_override=settings.s3_endpoint_url,
         )
-        push = PushSource(name=f"{name}_push", batch_source=batch)
-        feature_view = FeatureView(
+
+    def windows(name: str, entity: Entity, columns: list[str], description: str) -> FeatureView:
+        return FeatureView(
             name=name,
             entities=[entity],
-            ttl=FEATURE_TTL,
-            schema=_schema(features),
+            ttl=WINDOW_STATE_TTL,
+            schema=[_field(column) for column in columns],
+            source=source(name),
+            online=False,
+            description=description,
+        )
+
+    def events(
+        name: str, entity: Entity, columns: list[str], description: str
+    ) -> tuple[FeatureView, PushSource]:
+        push = PushSource(name=f"{name}_push", batch_source=source(name))
+        view = FeatureView(
+            name=name,
+            entities=[entity],
+            ttl=dt.timedelta(0),
+            schema=[_field(column) for column in columns],
             source=push,
             online=True,
             description=description,
         )
-        return feature_view, push
+        return view, push
 
-    customer_view, customer_push = view(
-        CUSTOMER_VIEW, customer, CUSTOMER_FEATURES, "Customer's spending after each of its transactions."
+    customer_windows = windows(
+        CUSTOMER_WINDOWS_VIEW,
+        customer,
+        CUSTOMER_STATE,
+        "Count, sum, sum of squares and max of the customer's amounts in (t - w, t); its last transaction.",
     )
-    terminal_view, terminal_push = view(
-        TERMINAL_VIEW,
+    terminal_windows = windows(
+        TERMINAL_WINDOWS_VIEW,
         terminal,
-        TERMINAL_FEATURES,
-        "Terminal's fraud risk as known when each label arrives (7-day delay).",
+        TERMINAL_STATE,
+        "Transactions and frauds of the terminal in (t - 7d - w, t - 7d]: labels at least 7 days old.",
     )
-    request = RequestSource(
-        name=REQUEST_VIEW,
-        schema=[Field(name="TX_AMOUNT", dtype=Float64), Field(name="TX_DATETIME", dtype=UnixTimestamp)],
+    customer_events, customer_push = events(
+        CUSTOMER_EVENTS_VIEW,
+        customer,
+        [CUSTOMER_EVENT_TIMES, CUSTOMER_EVENT_AMOUNTS],
+        "Times (us) and amounts of the customer's transactions in the longest window.",
     )
-    transformation = OnDemandFeatureView(
-        name=TRANSFORMATION_VIEW,
-        udf=transaction_features,
-        udf_string=TRANSFORMATION_SOURCE,
-        sources=[customer_view, request],
-        schema=_schema(REQUEST_FEATURES),
-        mode="pandas",
-        description="Amount, weekend and night flags, amount relative to the customer's history.",
+    terminal_events, terminal_push = events(
+        TERMINAL_EVENTS_VIEW,
+        terminal,
+        [TERMINAL_EVENT_TIMES, TERMINAL_EVENT_FRAUDS],
+        "Times (us) and labels of the terminal's transactions with known labels in the longest window.",
     )
-    stored = [name for name in MODEL_FEATURES if name in CUSTOMER_FEATURES]
-    service = FeatureService(
-        name=FEATURE_SERVICE,
-        features=[transformation, customer_view[stored], terminal_view],
-        description="Inputs of the fraud model, in MODEL_FEATURES order once selected.",
+    training = FeatureService(
+        name=TRAINING_SERVICE,
+        features=[customer_windows, terminal_windows],
+        description="Window state for point-in-time training sets (request features computed after).",
+    )
+    online = FeatureService(
+        name=ONLINE_SERVICE,
+        features=[customer_events, terminal_events],
+        description="Recent events for request-time windows (real-time service, stream consumer).",
     )
     return [
         customer,
         terminal,
         customer_push,
         terminal_push,
-        customer_view,
-        terminal_view,
-        request,
-        transformation,
-        service,
+        customer_windows,
+        terminal_windows,
+        customer_events,
+        terminal_events,
+        training,
+        online,
     ]

@@ -1,40 +1,87 @@
-"""The Feast feature store, configured from the platform settings (no YAML to keep in sync)."""
+"""The Feast feature store, configured from the platform settings (no YAML to keep in sync).
+
+Offline store: Feast's DuckDB store reading the S3 parquet tables (DuckDB's ``httpfs`` extension
+comes from a pinned PyPI wheel, so nothing is downloaded at run time). Online store: sqlite
+under the state folder, or Redis when ``FRAUD_FEAST_REDIS_URL`` is set.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
+from functools import cache
+from pathlib import Path
+from urllib.parse import urlparse
 
 import pandas as pd
 from feast import FeatureStore, RepoConfig
 from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
-from tqdm.auto import tqdm
 
 from fraudcore.features.definitions import (
-    CUSTOMER_FEATURES,
-    CUSTOMER_VIEW,
-    FEATURE_SERVICE,
-    FEATURE_TTL_DAYS,
-    TERMINAL_FEATURES,
-    TERMINAL_VIEW,
+    CUSTOMER_EVENTS,
+    CUSTOMER_EVENTS_VIEW,
+    CUSTOMER_KEY,
+    EVENT_TIMESTAMP,
+    MODEL_FEATURES,
+    ONLINE_SERVICE,
+    TERMINAL_EVENTS,
+    TERMINAL_EVENTS_VIEW,
+    TERMINAL_HISTORY_DAYS,
+    TERMINAL_KEY,
+    TRAINING_SERVICE,
 )
+from fraudcore.features.offline import OfflineFeatureStore, event_list_snapshots
+from fraudcore.features.online import state_from_event_lists
 from fraudcore.features.request import request_features
+from fraudcore.features.state import LOOKUP_BEFORE_US
+from fraudcore.features.windows import to_us
 from fraudcore.settings import Settings, get_settings
 
-#: A scoring request at t reads the entity state stored strictly before t (never its own row).
-LOOKUP_BEFORE = pd.Timedelta(milliseconds=1)
+ENTITY_KEYS = [CUSTOMER_KEY, TERMINAL_KEY]
+
+
+class RetrievalError(RuntimeError):
+    """A point-in-time retrieval lost or duplicated entity rows."""
+
+
+@cache
+def _duckdb_backend(endpoint: str, access_key: str, secret_key: str, region: str) -> None:
+    """Make a DuckDB connection that reads s3:// from ``endpoint`` ibis's default backend (Feast uses it)."""
+    import duckdb_extension_httpfs
+    import ibis
+
+    extension = next(
+        Path(duckdb_extension_httpfs.__file__).parent.glob("extensions/*/httpfs.duckdb_extension")
+    )
+    extension_dir = Path(tempfile.gettempdir()) / "fraud-platform-duckdb-extensions"
+    extension_dir.mkdir(parents=True, exist_ok=True)
+    connection = ibis.duckdb.connect(extension_directory=str(extension_dir))
+    # INSTALL from the wheel's file (LOAD alone is not enough: ibis would then try a download).
+    connection.raw_sql(f"INSTALL '{extension}'")
+    connection.raw_sql("LOAD httpfs")
+    url = urlparse(endpoint)
+    connection.raw_sql(
+        "CREATE OR REPLACE SECRET platform_s3 (TYPE s3, "
+        f"KEY_ID '{access_key}', SECRET '{secret_key}', REGION '{region}', ENDPOINT '{url.netloc}', "
+        f"URL_STYLE 'path', USE_SSL {'true' if url.scheme == 'https' else 'false'})"
+    )
+    ibis.set_backend(connection)
 
 
 def repo_config(settings: Settings | None = None) -> RepoConfig:
-    """Feast config: registry in S3, Dask offline store over S3 parquet, sqlite or Redis online store."""
+    """Feast config: registry in S3, DuckDB offline store over S3 parquet, sqlite or Redis online store."""
     settings = settings or get_settings()
-    # Feast's S3 registry and the Dask store's s3fs read credentials and endpoint from the environment.
+    # Feast's S3 registry reads credentials and endpoint from the environment.
     os.environ.update(settings.s3_env())
     os.environ["FEAST_S3_ENDPOINT_URL"] = settings.s3_endpoint_url
+    _duckdb_backend(
+        settings.s3_endpoint_url, settings.s3_access_key, settings.s3_secret_key, settings.s3_region
+    )
     if settings.feast_redis_url:
         online = {"type": "redis", "connection_string": settings.feast_redis_url}
     else:
-        path = settings.state_dir.resolve() / "feast" / "online.db"
+        path = settings.state_dir.resolve() / "feast" / f"{settings.feast_project}-online.db"
         path.parent.mkdir(parents=True, exist_ok=True)
         online = SqliteOnlineStoreConfig(path=str(path))
     return RepoConfig(
@@ -45,7 +92,7 @@ def repo_config(settings: Settings | None = None) -> RepoConfig:
             "path": f"s3://{settings.bucket}/feast/registry.pb",
             "cache_ttl_seconds": 60,
         },
-        offline_store={"type": "file"},
+        offline_store={"type": "duckdb"},
         online_store=online,
         entity_key_serialization_version=3,
         repo_path=None,
@@ -56,73 +103,83 @@ def feature_store(settings: Settings | None = None) -> FeatureStore:
     return FeatureStore(config=repo_config(settings))
 
 
-def entity_frame(transactions: pd.DataFrame) -> pd.DataFrame:
-    """Feast entity rows for ``transactions``: their columns (keys, request, label...) and the lookup time."""
-    frame = transactions.copy()
-    # Feast keeps one row per (entity key, timestamp): nudge transactions of the same second apart
-    # by microseconds, far less than LOOKUP_BEFORE, so each keeps its own row and the same stored state.
-    twin_rank = frame.groupby("TX_DATETIME").cumcount()
-    lookup = frame["TX_DATETIME"] - LOOKUP_BEFORE - pd.to_timedelta(twin_rank, unit="us")
-    frame["event_timestamp"] = lookup.dt.tz_localize("UTC")
-    return frame
+def lookup_times(transactions: pd.DataFrame) -> pd.Series:
+    """Point-in-time lookup instant of each transaction: one microsecond before it (UTC)."""
+    return pd.to_datetime(to_us(transactions["TX_DATETIME"]) - LOOKUP_BEFORE_US, unit="us", utc=True)
 
 
-def historical_features(
-    store: FeatureStore, transactions: pd.DataFrame, progress: bool = True
-) -> pd.DataFrame:
-    """Point-in-time correct features of ``transactions`` from Feast's offline store, a week at a time.
+def historical_state(store: FeatureStore, transactions: pd.DataFrame) -> pd.DataFrame:
+    """Window state of each transaction's customer and terminal, point in time, from the offline store.
 
-    Week chunks bound the memory of the Dask store's join (it joins every stored row of an entity
-    before filtering by time); smaller chunks pay Dask's fixed cost too often.
+    Transactions sharing customer, terminal and time share one lookup. Rows come back in the
+    order of ``transactions``; a lost or duplicated row raises :class:`RetrievalError`.
     """
-    service = store.get_feature_service(FEATURE_SERVICE)
-    entities = entity_frame(transactions)
-    weeks = (entities["TX_DATETIME"] - entities["TX_DATETIME"].min()).dt.days // 7
-    chunks = []
-    for _, chunk in tqdm(
-        entities.groupby(weeks, sort=True), desc="point-in-time join", unit="week", disable=not progress
-    ):
-        chunks.append(_naive_times(store.get_historical_features(entity_df=chunk, features=service).to_df()))
-    joined = _restore_dropped_rows(store, entities, pd.concat(chunks, ignore_index=True))
-    return joined.sort_values(["TX_DATETIME", "TRANSACTION_ID"], kind="stable").reset_index(drop=True)
+    for key in ENTITY_KEYS:
+        missing = transactions[key].isna()
+        if missing.any():
+            raise ValueError(
+                f"column {key}: missing entity keys in rows {list(transactions.index[missing][:5])}"
+            )
+    lookups = transactions[ENTITY_KEYS].assign(**{EVENT_TIMESTAMP: lookup_times(transactions)})
+    unique = lookups.drop_duplicates(ignore_index=True)
+    service = store.get_feature_service(TRAINING_SERVICE)
+    found = store.get_historical_features(entity_df=unique, features=service).to_df()
+    if len(found) != len(unique):
+        raise RetrievalError(f"point-in-time join returned {len(found):,} rows for {len(unique):,} lookups")
+    found["_lookup_us"] = to_us(found[EVENT_TIMESTAMP].dt.tz_convert("UTC").dt.tz_localize(None))
+    keyed = lookups[ENTITY_KEYS].assign(_lookup_us=to_us(lookups[EVENT_TIMESTAMP].dt.tz_localize(None)))
+    state = keyed.merge(found.drop(columns=[EVENT_TIMESTAMP]), on=[*ENTITY_KEYS, "_lookup_us"], how="left")
+    if len(state) != len(transactions):
+        raise RetrievalError(f"{len(state):,} rows after the join for {len(transactions):,} transactions")
+    return state.drop(columns=[*ENTITY_KEYS, "_lookup_us"]).set_axis(transactions.index)
 
 
-def _naive_times(frame: pd.DataFrame) -> pd.DataFrame:
-    """Feast hands request timestamps back in UTC; the platform's transactions are naive (UTC) times."""
-    if isinstance(frame["TX_DATETIME"].dtype, pd.DatetimeTZDtype):
-        frame["TX_DATETIME"] = (
-            frame["TX_DATETIME"].dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ns]")
-        )
-    return frame
+def training_features(store: FeatureStore, transactions: pd.DataFrame) -> pd.DataFrame:
+    """``transactions`` with the model's features, as known just before each of them (offline store)."""
+    state = historical_state(store, transactions)
+    features = request_features(pd.concat([transactions[["TX_AMOUNT", "TX_DATETIME"]], state], axis=1))
+    return pd.concat([transactions, features], axis=1)
 
 
-def _restore_dropped_rows(store: FeatureStore, entities: pd.DataFrame, joined: pd.DataFrame) -> pd.DataFrame:
-    """Put back the rows Feast's Dask store drops, with the features they really have.
+def online_state(store: FeatureStore, requests: pd.DataFrame) -> pd.DataFrame:
+    """Window state of requests (customer, terminal, ``TX_DATETIME``) from the online event lists."""
+    rows = [
+        {CUSTOMER_KEY: int(c), TERMINAL_KEY: int(t)}
+        for c, t in zip(requests[CUSTOMER_KEY], requests[TERMINAL_KEY], strict=True)
+    ]
+    found = store.get_online_features(
+        features=store.get_feature_service(ONLINE_SERVICE), entity_rows=rows
+    ).to_dict()
+    lookups = pd.DataFrame(
+        {name: found[name] for name in [*CUSTOMER_EVENTS, *TERMINAL_EVENTS]}, index=requests.index
+    )
+    lookups["TX_DATETIME"] = requests["TX_DATETIME"].to_numpy()
+    return state_from_event_lists(lookups)
 
-    The Dask store loses an entity row when the entity has stored rows but none inside
-    (lookup time - TTL, lookup time]. Such rows are looked up view by view (a view without a valid
-    row gives no values) and their request features computed by the same function as Feast's.
+
+def online_features(store: FeatureStore, requests: pd.DataFrame) -> pd.DataFrame:
+    """The model's features of requests, from the online store (what the real-time service serves)."""
+    state = online_state(store, requests)
+    return request_features(pd.concat([requests[["TX_AMOUNT", "TX_DATETIME"]], state], axis=1))[
+        MODEL_FEATURES
+    ]
+
+
+def materialize(
+    store: FeatureStore, raw: pd.DataFrame, as_of: dt.datetime, settings: Settings | None = None
+) -> dict[str, int]:
+    """Load the online store with each entity's event list as known at ``as_of`` (naive UTC).
+
+    ``raw`` must hold the transactions of the ``TERMINAL_HISTORY_DAYS`` days up to ``as_of``. The
+    lists are also written to the offline tables of the online views (one partition per snapshot).
     """
-    dropped = entities[~entities["TRANSACTION_ID"].isin(joined["TRANSACTION_ID"])]
-    if dropped.empty:
-        return joined
-    restored = dropped.copy()
-    for view, names in [(CUSTOMER_VIEW, CUSTOMER_FEATURES), (TERMINAL_VIEW, TERMINAL_FEATURES)]:
-        refs = [f"{view}:{name}" for name in names]
-        found = store.get_historical_features(entity_df=dropped, features=refs).to_df()
-        restored = restored.merge(found[["TRANSACTION_ID", *names]], on="TRANSACTION_ID", how="left")
-    restored = pd.concat([restored, request_features(restored)], axis=1)
-    print(f"restored {len(restored)} rows without recent stored state (dropped by Feast's Dask store)")
-    return pd.concat([joined, restored[joined.columns]], ignore_index=True)
-
-
-def materialize(store: FeatureStore, end: dt.datetime) -> dt.datetime:
-    """Load the online store with each entity's latest state stamped within the TTL before ``end``.
-
-    An explicit window rather than ``materialize_incremental``: that one starts from "now - TTL",
-    which misses historical (replayed) data. Returns the window's start.
-    """
-    end = pd.Timestamp(end).tz_localize("UTC") if pd.Timestamp(end).tzinfo is None else pd.Timestamp(end)
-    start = end - pd.Timedelta(days=FEATURE_TTL_DAYS)
-    store.materialize(start_date=start.to_pydatetime(), end_date=end.to_pydatetime())
-    return start.to_pydatetime()
+    as_of = pd.Timestamp(as_of)
+    snapshots = event_list_snapshots(raw, as_of)
+    written = OfflineFeatureStore(settings).write_snapshots(snapshots, as_of)
+    start = as_of - pd.Timedelta(days=TERMINAL_HISTORY_DAYS + 1)
+    store.materialize(
+        start_date=start.tz_localize("UTC").to_pydatetime(),
+        end_date=as_of.tz_localize("UTC").to_pydatetime(),
+        feature_views=[CUSTOMER_EVENTS_VIEW, TERMINAL_EVENTS_VIEW],
+    )
+    return written

@@ -1,36 +1,41 @@
-"""The model-registry client: register versions, gate promotion, load the champion."""
+"""The model-registry client: register versions, move aliases under a lock, load models."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterator
 
-import mlflow
 import mlflow.pyfunc
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 
+from fraudcore.models.base import FraudModel
 from fraudcore.settings import Settings, get_settings
+from fraudcore.tracking import connect_mlflow
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-#: The metric the promotion gate compares.
-GATE_METRIC = "average_precision"
+#: Run and version tag naming the feature set a model was trained on (``FEATURE_SET``).
+FEATURE_SET_TAG = "feature_set"
 
 
-@dataclass(frozen=True)
-class GateDecision:
-    promote: bool
-    reason: str
+class RegistryError(RuntimeError):
+    """The registry could not answer (unreachable, refused, inconsistent): nothing was changed."""
 
 
-def decide_promotion(candidate: float, champion: float | None, metric: str = GATE_METRIC) -> GateDecision:
-    """Promote when there is no champion, or when the candidate's metric is strictly better."""
-    if champion is None:
-        return GateDecision(True, f"no champion yet; candidate {metric}={candidate:.4f}")
-    if candidate > champion:
-        return GateDecision(True, f"candidate {metric}={candidate:.4f} beats champion {champion:.4f}")
-    return GateDecision(False, f"candidate {metric}={candidate:.4f} does not beat champion {champion:.4f}")
+@contextlib.contextmanager
+def registry_errors(action: str) -> Iterator[None]:
+    """Turn MLflow and network failures into a :class:`RegistryError` that says what was being done."""
+    try:
+        yield
+    except RegistryError:
+        raise
+    except (MlflowException, OSError) as error:
+        raise RegistryError(f"{action} failed: {error}") from error
 
 
 class ModelRegistry:
@@ -39,44 +44,92 @@ class ModelRegistry:
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or get_settings()
         self.name = self.settings.model_name
-        mlflow.set_tracking_uri(self.settings.mlflow_tracking_uri)
-        uri = self.settings.mlflow_tracking_uri
-        mlflow.set_registry_uri(uri)
-        self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        self.client = connect_mlflow(self.settings)
 
     def register(self, run_id: str, artifact_path: str = "model") -> ModelVersion:
-        """Register the run's model as a new version with alias ``challenger``."""
-        version = mlflow.register_model(f"runs:/{run_id}/{artifact_path}", self.name)
+        """Register the run's model as a new version with alias ``challenger`` and its feature set."""
+        version = mlflow.register_model(
+            f"runs:/{run_id}/{artifact_path}", self.name, await_registration_for=0
+        )
+        feature_set = self.client.get_run(run_id).data.tags.get(FEATURE_SET_TAG)
+        if feature_set:
+            self.client.set_model_version_tag(self.name, version.version, FEATURE_SET_TAG, feature_set)
         self.client.set_registered_model_alias(self.name, CHALLENGER, version.version)
         return version
 
-    def version_by_alias(self, alias: str) -> ModelVersion | None:
+    def aliases(self) -> dict[str, str]:
+        """Alias -> version of the registered model (empty when it has none or does not exist yet)."""
         try:
-            return self.client.get_model_version_by_alias(self.name, alias)
-        except MlflowException:
-            return None
+            return dict(self.client.get_registered_model(self.name).aliases)
+        except MlflowException as error:
+            if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return {}
+            raise RegistryError(f"reading the aliases of {self.name!r} failed: {error}") from error
+        except OSError as error:
+            raise RegistryError(f"reading the aliases of {self.name!r} failed: {error}") from error
 
-    def metric(self, version: ModelVersion, key: str = GATE_METRIC) -> float | None:
-        return self.client.get_run(version.run_id).data.metrics.get(key)
+    def version(self, version: str) -> ModelVersion:
+        with registry_errors(f"reading version {version} of {self.name!r}"):
+            return self.client.get_model_version(self.name, version)
 
-    def gate(self, version: str) -> GateDecision:
-        """Promote ``version`` to champion if it beats the current one; record the decision on it."""
-        candidate = self.client.get_model_version(self.name, version)
-        candidate_metric = self.metric(candidate)
-        if candidate_metric is None:
-            raise ValueError(f"version {version} has no {GATE_METRIC} metric: evaluate it first")
-        champion = self.version_by_alias(CHAMPION)
-        decision = decide_promotion(candidate_metric, self.metric(champion) if champion else None)
-        if decision.promote:
-            self.client.set_registered_model_alias(self.name, CHAMPION, version)
-        self.client.set_model_version_tag(
-            self.name, version, "gate_decision", "promoted" if decision.promote else "refused"
-        )
-        self.client.set_model_version_tag(self.name, version, "gate_reason", decision.reason)
-        self.client.set_tag(candidate.run_id, "gate_decision", "promoted" if decision.promote else "refused")
-        self.client.set_tag(candidate.run_id, "gate_reason", decision.reason)
-        return decision
+    def version_by_alias(self, alias: str) -> ModelVersion | None:
+        number = self.aliases().get(alias)
+        return None if number is None else self.version(number)
+
+    def feature_set(self, version: str) -> str | None:
+        """The feature set the version's run was trained on (None: trained before it was recorded)."""
+        run_id = self.version(version).run_id
+        with registry_errors(f"reading the run of version {version}"):
+            return self.client.get_run(run_id).data.tags.get(FEATURE_SET_TAG)
+
+    def load_version(self, version: str) -> FraudModel:
+        """The model object of a version (its class is imported from fraudcore.models)."""
+        return mlflow.pyfunc.load_model(f"models:/{self.name}/{version}").unwrap_python_model()
 
     def load(self, alias: str = CHAMPION) -> mlflow.pyfunc.PyFuncModel:
-        """The model behind ``models:/<name>@<alias>`` (its class is imported from fraudcore.models)."""
+        """The model behind ``models:/<name>@<alias>``."""
         return mlflow.pyfunc.load_model(f"models:/{self.name}@{alias}")
+
+    def set_alias(self, alias: str, version: str) -> None:
+        with registry_errors(f"moving alias {alias!r} to version {version}"):
+            self.client.set_registered_model_alias(self.name, alias, version)
+
+    def tag_version(self, version: str, tags: dict[str, str]) -> None:
+        with registry_errors(f"tagging version {version}"):
+            for key, value in tags.items():
+                self.client.set_model_version_tag(self.name, version, key, value)
+
+    @contextlib.contextmanager
+    def exclusive(self, purpose: str, poll_s: float = 0.5) -> Iterator[None]:
+        """Hold the model's registry lock while the block runs (one promotion at a time).
+
+        The lock is a registered model named ``<model>.gate-lock``: MLflow's store refuses a
+        second model of the same name, which makes taking it atomic on any backend. A lock older
+        than ``gate_lock_timeout_s`` (its holder died) is broken.
+        """
+        lock = f"{self.name}.gate-lock"
+        holder = f"{purpose} on {socket.gethostname()} pid {os.getpid()} ({uuid.uuid4().hex[:8]})"
+        deadline = time.monotonic() + self.settings.gate_lock_timeout_s
+        while True:
+            with registry_errors(f"taking the registry lock {lock!r}"):
+                try:
+                    self.client.create_registered_model(lock, description=holder)
+                    break
+                except MlflowException as error:
+                    if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                        raise
+                    held = self.client.get_registered_model(lock)
+            age_s = time.time() - held.creation_timestamp / 1000
+            if age_s > self.settings.gate_lock_timeout_s:
+                print(f"breaking the registry lock held for {age_s:.0f} s by: {held.description}")
+                with registry_errors(f"breaking the registry lock {lock!r}"):
+                    self.client.delete_registered_model(lock)
+                continue
+            if time.monotonic() > deadline:
+                raise RegistryError(f"registry lock {lock!r} still held after waiting: {held.description}")
+            time.sleep(poll_s)
+        try:
+            yield
+        finally:
+            with registry_errors(f"releasing the registry lock {lock!r}"):
+                self.client.delete_registered_model(lock)

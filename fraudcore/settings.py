@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     # MLflow tracking server and model registry.
     mlflow_tracking_uri: str = "http://127.0.0.1:5000"
     model_name: str = "fraud-detector"
+    # Promotion gate: the challenger must beat the champion's average precision on the same rows
+    # by at least this much; concurrent gates queue on a registry lock, broken after the timeout.
+    gate_min_ap_gain: float = 0.002
+    gate_lock_timeout_s: float = 600.0
 
     # Feast feature store: online store in sqlite under state_dir, or Redis when a URL is given
     # (e.g. "127.0.0.1:6379"; the Kubernetes deployment sets it).

@@ -81,10 +81,11 @@ def register_op(model: Input[Model]) -> str:
 
 
 @dsl.component(base_image=IMAGE)
-def gate_op(version: str, decision: Output[Metrics]) -> str:
-    """Champion only if the challenger's average precision beats the champion's."""
+def gate_op(version: str, test_set: Input[Dataset], decision: Output[Metrics]) -> str:
+    """Champion only if the challenger beats the champion's AP on the same rows by the set margin."""
     from pipelines.steps.register import gate
 
-    outcome = gate(version)
-    decision.log_metric("promoted", float(outcome.promote))
+    outcome = gate(version, test_set.path)
+    for name, value in outcome.metrics().items():
+        decision.log_metric(name, value)
     return outcome.reason

@@ -23,6 +23,7 @@ CONFIG_KEYS = [
     "FRAUD_KAFKA_BOOTSTRAP_SERVERS",
     "FRAUD_BUCKET",
     "FRAUD_MODEL_NAME",
+    "FRAUD_GATE_MIN_AP_GAIN",
 ]
 SECRET_KEYS = {"access-key": "FRAUD_S3_ACCESS_KEY", "secret-key": "FRAUD_S3_SECRET_KEY"}
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -69,6 +70,6 @@ def build_pipeline(use_gpu: bool = True):
             evaluate_op(model=train.outputs["model"], test_set=datasets.outputs["test_set"])
         )
         register = _platform_env(register_op(model=train.outputs["model"]).after(evaluate))
-        _platform_env(gate_op(version=register.output))
+        _platform_env(gate_op(version=register.output, test_set=datasets.outputs["test_set"]))
 
     return fraud_training

@@ -33,7 +33,7 @@ class TransactionLake:
         """
         validate_transactions(transactions)
         return self.partitions.replace(
-            transactions[TRANSACTION_COLUMNS], transactions["TX_DATETIME"].dt.date, progress, "partitions"
+            transactions[TRANSACTION_COLUMNS], transactions["TX_DATETIME"], progress, "partitions"
         )
 
     def days(self) -> list[dt.date]:

@@ -1,4 +1,4 @@
-"""Customer spending: count, mean, spread and maximum of the customer's amounts over day windows."""
+"""Customer spending windows: the customer's transactions in (t - w, t) for a request at time t."""
 
 from __future__ import annotations
 
@@ -6,42 +6,52 @@ import numpy as np
 import pandas as pd
 
 from fraudcore.features.definitions import (
-    CUSTOMER_FEATURES,
+    CUSTOMER_HISTORY_DAYS,
     CUSTOMER_KEY,
-    EVENT_TIMESTAMP,
+    CUSTOMER_LAST_TX,
     MAX_WINDOWS_DAYS,
     STD_WINDOWS_DAYS,
+    US_PER_DAY,
     WINDOWS_DAYS,
 )
-from fraudcore.features.windows import NS_PER_DAY, window_start, window_sums
+from fraudcore.features.windows import EventLog, to_us
 
-#: Output columns, in order.
-CUSTOMER_COLUMNS = [CUSTOMER_KEY, EVENT_TIMESTAMP, *CUSTOMER_FEATURES]
+AMOUNT = "amount"
 
 
-def customer_spending(transactions: pd.DataFrame) -> pd.DataFrame:
-    """The customer's state after each of its transactions, stamped at the transaction time.
+def customer_events(transactions: pd.DataFrame) -> EventLog:
+    """The customers' transactions as an event log (amounts)."""
+    return EventLog.of(
+        transactions[CUSTOMER_KEY].to_numpy(),
+        to_us(transactions["TX_DATETIME"]),
+        amount=transactions["TX_AMOUNT"].to_numpy(),
+    )
 
-    Works on one customer's transactions (Spark ``applyInPandas``) or on many at once. Window
-    (t - w, t] includes the transaction at t; a scoring request at t' > t reads this row, so a
-    feature never uses a transaction after the moment it is read.
+
+def customer_state(events: EventLog, customer: np.ndarray, request_us: np.ndarray) -> dict[str, np.ndarray]:
+    """Window state of ``customer`` for a request at ``request_us``: its transactions in (t - w, t).
+
+    The transaction being scored is not part of it (the request step adds it); transactions of
+    the same customer in the same microsecond are not either.
     """
-    tx = transactions.sort_values([CUSTOMER_KEY, "TX_DATETIME", "TRANSACTION_ID"], kind="stable")
-    entity = tx[CUSTOMER_KEY].to_numpy()
-    time_ns = tx["TX_DATETIME"].to_numpy("datetime64[ns]").astype(np.int64)
-    amount = tx["TX_AMOUNT"].to_numpy(np.float64)
-    rows = np.arange(len(tx))
-    out: dict[str, np.ndarray] = {CUSTOMER_KEY: entity, EVENT_TIMESTAMP: tx["TX_DATETIME"].to_numpy()}
-    starts = {w: window_start(entity, time_ns, w * NS_PER_DAY) for w in WINDOWS_DAYS}
-    for w, start in starts.items():
-        out[f"customer_nb_tx_{w}d"] = rows - start + 1
-    for w, start in starts.items():
-        out[f"customer_mean_amount_{w}d"] = window_sums(amount, start) / (rows - start + 1)
-    rolling = pd.Series(amount, index=tx["TX_DATETIME"]).groupby(entity)
+    before = np.asarray(request_us, np.int64) - 1
+    # (t - w, t) is (t - w, t - 1 us] on the microsecond grid.
+    windows = events.windows(customer, before, {w: w * US_PER_DAY - 1 for w in WINDOWS_DAYS})
+    state: dict[str, np.ndarray] = {}
+    for w, window in windows.items():
+        state[f"customer_tx_count_{w}d"] = window.count()
+    for w, window in windows.items():
+        state[f"customer_amount_sum_{w}d"] = window.sum(AMOUNT)
     for w in STD_WINDOWS_DAYS:
-        out[f"customer_std_amount_{w}d"] = rolling.rolling(f"{w}d").std().fillna(0.0).to_numpy()
+        state[f"customer_amount_sumsq_{w}d"] = windows[w].sum(AMOUNT, power=2)
     for w in MAX_WINDOWS_DAYS:
-        out[f"customer_max_amount_{w}d"] = rolling.rolling(f"{w}d").max().to_numpy()
-    frame = pd.DataFrame(out)[CUSTOMER_COLUMNS]
-    # Several transactions in the same second: keep the state after the last one.
-    return frame.drop_duplicates([CUSTOMER_KEY, EVENT_TIMESTAMP], keep="last").reset_index(drop=True)
+        state[f"customer_amount_max_{w}d"] = windows[w].max(AMOUNT)
+    state[CUSTOMER_LAST_TX] = windows[CUSTOMER_HISTORY_DAYS].last_time()
+    return state
+
+
+#: Request-time offsets after a transaction at e at which its customer's state changes: it enters
+#: every window just after e and leaves window w at e + w.
+CUSTOMER_CHANGE_OFFSETS_US = (1, *(w * US_PER_DAY for w in WINDOWS_DAYS))
+#: Days after a transaction's day whose midnight may see it in a window.
+CUSTOMER_ACTIVE_DAYS = (1, CUSTOMER_HISTORY_DAYS + 1)

@@ -1,80 +1,72 @@
 """The feature job: raw transactions -> offline feature tables (parquet in S3) for Feast.
 
-One implementation of the feature logic, run in one process (``engine="pandas"``) or under Spark
-(``groupBy(entity).applyInPandas``) when the data outgrows one machine.
+Window-state rows (``fraudcore.features.state``) are computed in one process
+(``engine="pandas"``) or per entity under Spark (``groupBy(entity).applyInPandas``) when the data
+outgrows one machine; both run the same function. Event-list snapshots feed the online store.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 
 import pandas as pd
 
-from fraudcore.features.customer import customer_spending
 from fraudcore.features.definitions import (
-    CUSTOMER_KEY,
-    CUSTOMER_VIEW,
+    CUSTOMER_EVENTS_VIEW,
     EVENT_TIMESTAMP,
-    FEATURE_TTL_DAYS,
     LOOKBACK_DAYS,
-    TERMINAL_KEY,
-    TERMINAL_VIEW,
+    TERMINAL_EVENTS_VIEW,
+    WINDOW_STATE_TTL_DAYS,
 )
-from fraudcore.features.terminal import terminal_risk
+from fraudcore.features.online import customer_event_lists, terminal_event_lists
+from fraudcore.features.state import ENTITY_WINDOWS, EntityWindows, state_rows
 from fraudcore.partitions import DayPartitions
 from fraudcore.settings import Settings, get_settings
 from fraudcore.storage import arrow_filesystem
 
-#: view name -> (entity key, feature function)
-FEATURE_JOBS: dict[str, tuple[str, Callable[[pd.DataFrame], pd.DataFrame]]] = {
-    CUSTOMER_VIEW: (CUSTOMER_KEY, customer_spending),
-    TERMINAL_VIEW: (TERMINAL_KEY, terminal_risk),
-}
-
 
 def feature_days_needed(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
-    """Days of stored feature rows that lookups for requests in ``start .. end`` can read (the TTL back)."""
-    return start - dt.timedelta(days=FEATURE_TTL_DAYS), end
+    """Days of stored state rows that lookups for requests in ``start .. end`` can read (the TTL back)."""
+    return start - dt.timedelta(days=WINDOW_STATE_TTL_DAYS), end
 
 
 def raw_days_needed(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
-    """Raw days a job must read to fill every window of feature rows stamped in ``start .. end``."""
+    """Raw days a job must read to compute every window of state rows stamped in ``start .. end``."""
     return start - dt.timedelta(days=LOOKBACK_DAYS), end
 
 
-def _within(frame: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataFrame:
-    day = frame[EVENT_TIMESTAMP].dt.normalize()
-    return frame[(day >= pd.Timestamp(start)) & (day <= pd.Timestamp(end))].reset_index(drop=True)
+def compute_state_pandas(raw: pd.DataFrame, start: dt.date, end: dt.date) -> dict[str, pd.DataFrame]:
+    """Every window view's rows stamped in ``start .. end``, computed in this process."""
+    return {spec.view: state_rows(spec, raw, start, end) for spec in ENTITY_WINDOWS}
 
 
-def compute_features_pandas(raw: pd.DataFrame, start: dt.date, end: dt.date) -> dict[str, pd.DataFrame]:
-    """Every view's rows stamped in ``start .. end``, computed in this process."""
-    return {view: _within(function(raw), start, end) for view, (_, function) in FEATURE_JOBS.items()}
-
-
-def _one_argument(function: Callable[[pd.DataFrame], pd.DataFrame]) -> Callable[[pd.DataFrame], pd.DataFrame]:
-    """Spark passes the group key too to functions of more than one parameter (defaults included)."""
-
+def _per_group(spec: EntityWindows, start: dt.date, end: dt.date):
     def apply(group: pd.DataFrame) -> pd.DataFrame:
-        return function(group)
+        return state_rows(spec, group, start, end)
 
     return apply
 
 
-def compute_features_spark(spark, raw: pd.DataFrame, start: dt.date, end: dt.date) -> dict[str, pd.DataFrame]:
+def compute_state_spark(spark, raw: pd.DataFrame, start: dt.date, end: dt.date) -> dict[str, pd.DataFrame]:
     """The same rows, computed per entity group by Spark's ``applyInPandas``."""
     from fraudcore.spark import spark_schema
 
     frame = spark.createDataFrame(raw)
     out = {}
-    for view, (key, function) in FEATURE_JOBS.items():
-        schema = spark_schema(function(raw.head(50)))
-        rows = frame.groupBy(key).applyInPandas(_one_argument(function), schema=schema).toPandas()
-        rows[EVENT_TIMESTAMP] = pd.to_datetime(rows[EVENT_TIMESTAMP]).astype("datetime64[ns]")
-        rows = rows.sort_values([key, EVENT_TIMESTAMP], kind="stable").reset_index(drop=True)
-        out[view] = _within(rows, start, end)
+    for spec in ENTITY_WINDOWS:
+        schema = spark_schema(state_rows(spec, raw.head(50), start, end))
+        rows = frame.groupBy(spec.key).applyInPandas(_per_group(spec, start, end), schema=schema).toPandas()
+        rows[EVENT_TIMESTAMP] = pd.to_datetime(rows[EVENT_TIMESTAMP]).dt.tz_localize("UTC")
+        out[spec.view] = rows.sort_values([spec.key, EVENT_TIMESTAMP], kind="stable").reset_index(drop=True)
     return out
+
+
+def event_list_snapshots(raw: pd.DataFrame, as_of: pd.Timestamp) -> dict[str, pd.DataFrame]:
+    """Each entity's event list as known at ``as_of`` (naive UTC), for the online store."""
+    return {
+        CUSTOMER_EVENTS_VIEW: customer_event_lists(raw, as_of),
+        TERMINAL_EVENTS_VIEW: terminal_event_lists(raw, as_of),
+    }
 
 
 def offline_root(settings: Settings) -> str:
@@ -82,9 +74,9 @@ def offline_root(settings: Settings) -> str:
     return f"{settings.bucket}/features"
 
 
-def offline_uri(view: str, settings: Settings) -> str:
-    """``s3://`` folder of one view's offline table (the Feast batch source)."""
-    return f"s3://{offline_root(settings)}/{view}/"
+def offline_glob(view: str, settings: Settings) -> str:
+    """``s3://`` files of one view's offline table (the Feast batch source)."""
+    return f"s3://{offline_root(settings)}/{view}/*/*.parquet"
 
 
 class OfflineFeatureStore:
@@ -95,10 +87,18 @@ class OfflineFeatureStore:
         self.filesystem = arrow_filesystem(settings)
         self.root = offline_root(settings)
 
+    def partitions(self, view: str) -> DayPartitions:
+        return DayPartitions(self.filesystem, f"{self.root}/{view}")
+
     def write(self, features: dict[str, pd.DataFrame], progress: bool = True) -> dict[str, int]:
-        """Replace each day partition present in ``features``; return rows written per view."""
+        """Replace each day partition present in ``features`` (by stamp day); return rows per view."""
         for view, frame in features.items():
-            stamped = frame.assign(**{EVENT_TIMESTAMP: frame[EVENT_TIMESTAMP].dt.tz_localize("UTC")})
-            partitions = DayPartitions(self.filesystem, f"{self.root}/{view}")
-            partitions.replace(stamped, stamped[EVENT_TIMESTAMP].dt.date, progress, view)
+            self.partitions(view).replace(frame, frame[EVENT_TIMESTAMP], progress, view)
         return {view: len(frame) for view, frame in features.items()}
+
+    def write_snapshots(self, snapshots: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> dict[str, int]:
+        """Write event-list snapshots into the partition of the day of ``as_of``."""
+        for view, frame in snapshots.items():
+            days = pd.Series([as_of.date()] * len(frame), index=frame.index)
+            self.partitions(view).replace(frame, days, progress=False, label=view)
+        return {view: len(frame) for view, frame in snapshots.items()}

@@ -1,6 +1,9 @@
-"""Request-time features: computed from the scoring request and the customer's stored state.
+"""Request-time features: the transaction being scored combined with its customer's and terminal's state.
 
-Feast runs this as an on-demand transformation, for training sets and online requests alike.
+The last step of every path (training sets, real-time service, batch job, stream consumer): the
+state comes from the offline store, the online store or raw events, and this turns it into the
+model's inputs. A customer window counts the transaction being scored; ratios and z-scores
+compare its amount with the customer's transactions before it.
 """
 
 from __future__ import annotations
@@ -8,43 +11,78 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from fraudcore.features.definitions import MAX_WINDOWS_DAYS, STD_WINDOWS_DAYS, WINDOWS_DAYS
+from fraudcore.features.definitions import (
+    CUSTOMER_LAST_TX,
+    CUSTOMER_STATE,
+    DAYS_SINCE_LAST_TX_CAP,
+    MAX_WINDOWS_DAYS,
+    MODEL_FEATURES,
+    STD_WINDOWS_DAYS,
+    TERMINAL_STATE,
+    US_PER_DAY,
+    WINDOWS_DAYS,
+)
+from fraudcore.features.windows import to_us
 
 #: Hours 0..6 count as night (handbook).
 NIGHT_LAST_HOUR = 6
 
 
-def _positive_or_one(values: pd.Series) -> np.ndarray:
-    values = values.astype("float64").fillna(0.0).to_numpy()
-    return np.where(values > 0, values, 1.0)
+def empty_state_filled(state: pd.DataFrame) -> pd.DataFrame:
+    """Missing state (an entity with nothing in any window, or never seen) is the empty state: zeros."""
+    columns = [c for c in [*CUSTOMER_STATE, *TERMINAL_STATE] if c in state.columns]
+    return state.assign(**{c: state[c].fillna(0) for c in columns})
 
 
-def request_features(inputs: pd.DataFrame) -> pd.DataFrame:
-    """Request columns and stored customer features -> the model's request features.
+def _ratio(numerator: np.ndarray, denominator: np.ndarray, default: float) -> np.ndarray:
+    safe = np.where(denominator > 0, denominator, 1.0)
+    return np.where(denominator > 0, numerator / safe, default)
 
-    Missing history (a new customer) gives neutral values: ratios of 1 and z-scores of the raw
-    amount over a spread of 1.
+
+def request_features(requests: pd.DataFrame) -> pd.DataFrame:
+    """Model features of requests (``TX_AMOUNT``, ``TX_DATETIME``) with their state columns.
+
+    A new customer or terminal (empty state) gets: counts of 1 (the transaction itself) and 0,
+    means equal to the amount, ratios of 1, z-scores of 0, fraud rates of 0 and
+    ``DAYS_SINCE_LAST_TX_CAP`` days since the last transaction.
     """
-    when = pd.to_datetime(inputs["TX_DATETIME"])
-    amount = inputs["TX_AMOUNT"].astype("float64").to_numpy()
-    out = pd.DataFrame(index=inputs.index)
-    out["amount"] = amount
-    out["is_weekend"] = (when.dt.weekday >= 5).astype("int64").to_numpy()
-    out["is_night"] = (when.dt.hour <= NIGHT_LAST_HOUR).astype("int64").to_numpy()
-    means = {
-        w: inputs[f"customer_mean_amount_{w}d"].astype("float64").fillna(0.0).to_numpy() for w in WINDOWS_DAYS
+    state = empty_state_filled(requests)
+    when = pd.to_datetime(requests["TX_DATETIME"])
+    amount = requests["TX_AMOUNT"].to_numpy(np.float64)
+    column = {name: state[name].to_numpy(np.float64) for name in [*CUSTOMER_STATE, *TERMINAL_STATE]}
+    out: dict[str, np.ndarray] = {
+        "amount": amount,
+        "is_weekend": (when.dt.weekday >= 5).to_numpy(np.int64),
+        "is_night": (when.dt.hour <= NIGHT_LAST_HOUR).to_numpy(np.int64),
     }
+    count = {w: column[f"customer_tx_count_{w}d"] for w in WINDOWS_DAYS}
+    total = {w: column[f"customer_amount_sum_{w}d"] for w in WINDOWS_DAYS}
+    prior_mean = {w: _ratio(total[w], count[w], 0.0) for w in WINDOWS_DAYS}
     for w in WINDOWS_DAYS:
-        out[f"amount_over_customer_mean_{w}d"] = np.where(
-            means[w] > 0, amount / np.where(means[w] > 0, means[w], 1), 1.0
-        )
+        out[f"customer_nb_tx_{w}d"] = count[w] + 1
+    for w in WINDOWS_DAYS:
+        out[f"customer_mean_amount_{w}d"] = (total[w] + amount) / (count[w] + 1)
+    for w in WINDOWS_DAYS:
+        out[f"amount_over_customer_mean_{w}d"] = _ratio(amount, prior_mean[w], 1.0)
     for w in STD_WINDOWS_DAYS:
-        out[f"amount_zscore_{w}d"] = (amount - means[w]) / _positive_or_one(
-            inputs[f"customer_std_amount_{w}d"]
-        )
-    long_mean = _positive_or_one(inputs[f"customer_mean_amount_{max(WINDOWS_DAYS)}d"])
+        n = count[w]
+        variance = (column[f"customer_amount_sumsq_{w}d"] - total[w] * prior_mean[w]) / np.maximum(n - 1, 1)
+        std = np.sqrt(np.where(n >= 2, np.maximum(variance, 0.0), 0.0))
+        out[f"amount_zscore_{w}d"] = _ratio(amount - prior_mean[w], std, 0.0)
+    longest = max(WINDOWS_DAYS)
     for w in MAX_WINDOWS_DAYS:
-        out[f"customer_max_over_mean_{w}d"] = (
-            inputs[f"customer_max_amount_{w}d"].astype("float64").fillna(0.0) / long_mean
+        out[f"customer_max_over_mean_{w}d"] = _ratio(
+            column[f"customer_amount_max_{w}d"], prior_mean[longest], 0.0
         )
-    return out
+    last = column[CUSTOMER_LAST_TX]
+    since = (to_us(when) - last) / US_PER_DAY
+    out["customer_days_since_last_tx"] = np.where(
+        last > 0, np.minimum(since, DAYS_SINCE_LAST_TX_CAP), DAYS_SINCE_LAST_TX_CAP
+    )
+    for w in WINDOWS_DAYS:
+        out[f"terminal_nb_tx_{w}d"] = column[f"terminal_tx_count_{w}d"]
+    for w in WINDOWS_DAYS:
+        out[f"terminal_risk_{w}d"] = _ratio(
+            column[f"terminal_fraud_count_{w}d"], column[f"terminal_tx_count_{w}d"], 0.0
+        )
+    return pd.DataFrame(out, index=requests.index)[MODEL_FEATURES]

@@ -1,4 +1,4 @@
-"""Terminal risk: number of transactions and fraud rate over 1, 7 and 30 days, from delayed labels only."""
+"""Terminal risk windows: the terminal's labelled transactions in (t - delay - w, t - delay]."""
 
 from __future__ import annotations
 
@@ -6,37 +6,40 @@ import numpy as np
 import pandas as pd
 
 from fraudcore.features.definitions import (
-    EVENT_TIMESTAMP,
     LABEL_DELAY_DAYS,
-    TERMINAL_FEATURES,
+    TERMINAL_HISTORY_DAYS,
     TERMINAL_KEY,
+    US_PER_DAY,
     WINDOWS_DAYS,
 )
-from fraudcore.features.windows import NS_PER_DAY, window_start, window_sums
+from fraudcore.features.windows import EventLog, to_us
 from fraudcore.schema import LABEL
 
-TERMINAL_COLUMNS = [TERMINAL_KEY, EVENT_TIMESTAMP, *TERMINAL_FEATURES]
+FRAUD = "fraud"
+DELAY_US = LABEL_DELAY_DAYS * US_PER_DAY
 
 
-def terminal_risk(transactions: pd.DataFrame, delay_days: int = LABEL_DELAY_DAYS) -> pd.DataFrame:
-    """The terminal's risk as known when each transaction's label arrives.
+def terminal_events(transactions: pd.DataFrame) -> EventLog:
+    """The terminals' transactions as an event log (labels)."""
+    return EventLog.of(
+        transactions[TERMINAL_KEY].to_numpy(),
+        to_us(transactions["TX_DATETIME"]),
+        fraud=transactions[LABEL].to_numpy(),
+    )
 
-    For a transaction at time u, window w aggregates the terminal's transactions in (u - w, u] and
-    their labels. The row is stamped ``u + delay_days``: the moment the last of those labels is
-    known. A request at t therefore reads only labels at least ``delay_days`` old.
-    """
-    tx = transactions.sort_values([TERMINAL_KEY, "TX_DATETIME", "TRANSACTION_ID"], kind="stable")
-    entity = tx[TERMINAL_KEY].to_numpy()
-    time_ns = tx["TX_DATETIME"].to_numpy("datetime64[ns]").astype(np.int64)
-    fraud = tx[LABEL].to_numpy(np.float64)
-    ones = np.ones(len(tx))
-    stamped = tx["TX_DATETIME"] + pd.Timedelta(days=delay_days)
-    out: dict[str, np.ndarray] = {TERMINAL_KEY: entity, EVENT_TIMESTAMP: stamped.to_numpy()}
-    risks = {}
-    for w in WINDOWS_DAYS:
-        start = window_start(entity, time_ns, w * NS_PER_DAY)
-        n_tx, n_fraud = window_sums(ones, start), window_sums(fraud, start)
-        out[f"terminal_nb_tx_{w}d"] = np.rint(n_tx).astype(np.int64)
-        risks[f"terminal_risk_{w}d"] = np.divide(n_fraud, n_tx, out=np.zeros(len(tx)), where=n_tx > 0)
-    frame = pd.DataFrame({**out, **risks})[TERMINAL_COLUMNS]
-    return frame.drop_duplicates([TERMINAL_KEY, EVENT_TIMESTAMP], keep="last").reset_index(drop=True)
+
+def terminal_state(events: EventLog, terminal: np.ndarray, request_us: np.ndarray) -> dict[str, np.ndarray]:
+    """Window state of ``terminal`` for a request at ``request_us``: transactions and frauds among
+    its transactions in (t - delay - w, t - delay], whose labels are at least ``delay`` old."""
+    known_until = np.asarray(request_us, np.int64) - DELAY_US
+    windows = events.windows(terminal, known_until, {w: w * US_PER_DAY for w in WINDOWS_DAYS})
+    state = {f"terminal_tx_count_{w}d": window.count() for w, window in windows.items()}
+    state.update({f"terminal_fraud_count_{w}d": window.sum(FRAUD) for w, window in windows.items()})
+    return state
+
+
+#: Request-time offsets after a transaction at e at which its terminal's state changes: its label
+#: counts from e + delay and leaves window w at e + delay + w.
+TERMINAL_CHANGE_OFFSETS_US = (DELAY_US, *(DELAY_US + w * US_PER_DAY for w in WINDOWS_DAYS))
+#: Days after a transaction's day whose midnight may see it in a window.
+TERMINAL_ACTIVE_DAYS = (LABEL_DELAY_DAYS, TERMINAL_HISTORY_DAYS + 1)

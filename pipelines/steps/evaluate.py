@@ -16,10 +16,10 @@ from sklearn.metrics import average_precision_score, precision_recall_curve, roc
 
 from fraudcore.evaluation import fraud_metrics
 from fraudcore.schema import LABEL
-from fraudcore.settings import get_settings
+from fraudcore.tracking import connect_mlflow
 from pipelines.steps.train import ARTIFACT_PATH
 
-IMPORTANCE_SAMPLE = 20_000
+IMPORTANCE_SAMPLE = 10_000
 
 
 def _curves(scored: pd.DataFrame, directory: Path) -> list[Path]:
@@ -55,7 +55,7 @@ def permutation_importance(model, test: pd.DataFrame, seed: int = 0) -> dict[str
 
 def evaluate(run_id: str, test_path: str) -> dict[str, float]:
     """Score the test set with the logged model; log and return AUC ROC, AP and CP@100."""
-    mlflow.set_tracking_uri(get_settings().mlflow_tracking_uri)
+    connect_mlflow()
     test = pd.read_parquet(test_path)
     model = mlflow.pyfunc.load_model(f"runs:/{run_id}/{ARTIFACT_PATH}").unwrap_python_model()
     scored = test.assign(score=model.score(test))

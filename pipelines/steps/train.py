@@ -10,9 +10,11 @@ import mlflow
 import pandas as pd
 from mlflow.models import infer_signature
 
-from fraudcore.models import MODEL_TYPES
+from fraudcore.features.definitions import FEATURE_SET
+from fraudcore.models import model_class
+from fraudcore.registry import FEATURE_SET_TAG
 from fraudcore.schema import LABEL
-from fraudcore.settings import get_settings
+from fraudcore.tracking import connect_mlflow
 
 ARTIFACT_PATH = "model"
 _REQUIREMENTS = ["lightgbm", "scikit-learn", "pandas", "numpy", "torch", "mlflow"]
@@ -24,11 +26,9 @@ def pip_requirements() -> list[str]:
 
 def train(train_path: str, model_type: str, hyperparameters: str, experiment: str, split_json: str) -> str:
     """Fit ``model_type`` with ``hyperparameters`` (JSON) and return the MLflow run id."""
-    if model_type not in MODEL_TYPES:
-        raise ValueError(f"unknown model_type {model_type!r}; choose from {sorted(MODEL_TYPES)}")
+    model = model_class(model_type)(json.loads(hyperparameters or "{}"))
     train_set = pd.read_parquet(train_path)
-    model = MODEL_TYPES[model_type](json.loads(hyperparameters or "{}"))
-    mlflow.set_tracking_uri(get_settings().mlflow_tracking_uri)
+    connect_mlflow()
     mlflow.set_experiment(experiment)
     with mlflow.start_run() as run:
         mlflow.log_params({"model_type": model_type, **{k: str(v) for k, v in model.params.items()}})
@@ -40,6 +40,7 @@ def train(train_path: str, model_type: str, hyperparameters: str, experiment: st
         seconds = time.monotonic() - started
         mlflow.log_metric("training_seconds", seconds)
         mlflow.set_tag("training_device", getattr(model, "training_device", "cpu"))
+        mlflow.set_tag(FEATURE_SET_TAG, FEATURE_SET)
         example = train_set[model.features].head(5)
         mlflow.pyfunc.log_model(
             name=ARTIFACT_PATH,

@@ -1,4 +1,4 @@
-"""The feature job gives identical rows in one process and under Spark's applyInPandas."""
+"""The feature job gives identical window-state rows in one process and under Spark's applyInPandas."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from fraudcore.features.offline import compute_features_pandas, compute_features_spark
+from fraudcore.features.offline import compute_state_pandas, compute_state_spark
 from fraudcore.spark import local_spark_session
 
 pytestmark = pytest.mark.integration
@@ -22,8 +22,8 @@ def spark():
 
 def test_pandas_and_spark_feature_jobs_agree(spark, small_transactions):
     start, end = dt.date(2018, 4, 5), dt.date(2018, 4, 14)
-    local = compute_features_pandas(small_transactions, start, end)
-    distributed = compute_features_spark(spark, small_transactions, start, end)
+    local = compute_state_pandas(small_transactions, start, end)
+    distributed = compute_state_spark(spark, small_transactions, start, end)
     assert set(local) == set(distributed)
     for view, frame in local.items():
         assert len(frame) > 1000

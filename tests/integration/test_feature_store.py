@@ -1,8 +1,8 @@
-"""Feast on the real local stack: point-in-time correctness, no leakage, online stores (sqlite, Redis)."""
+"""Feast on the real local stack: DuckDB point-in-time retrieval equals the definitions, online equals
+offline (sqlite and Redis), no future transaction and no young label is ever read."""
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 import socket
 import subprocess
@@ -14,24 +14,24 @@ import pandas as pd
 import pytest
 
 from fraudcore.feature_repo import feast_objects
-from fraudcore.feature_store import feature_store, historical_features, materialize
-from fraudcore.features.customer import customer_spending
+from fraudcore.feature_store import feature_store, historical_state, materialize, online_state
+from fraudcore.features.compute import window_state
 from fraudcore.features.definitions import (
-    CUSTOMER_FEATURES,
-    EVENT_TIMESTAMP,
+    CUSTOMER_KEY,
+    CUSTOMER_STATE,
     LABEL_DELAY_DAYS,
-    MODEL_FEATURES,
-    TERMINAL_FEATURES,
+    TERMINAL_KEY,
+    TERMINAL_STATE,
 )
-from fraudcore.features.offline import OfflineFeatureStore, compute_features_pandas
-from fraudcore.features.terminal import terminal_risk
+from fraudcore.features.offline import OfflineFeatureStore, compute_state_pandas
 from fraudcore.settings import Settings
 from fraudcore.storage import ensure_buckets
 
 pytestmark = pytest.mark.integration
 
-START, END = dt.date(2018, 4, 1), dt.date(2018, 4, 14)
-REQUEST_TIME = pd.Timestamp("2018-04-12 00:00:01")
+TOLERANCE = {"rtol": 1e-9, "atol": 1e-9}
+DAY = pd.Timedelta(days=1)
+STATE = [*CUSTOMER_STATE, *TERMINAL_STATE]
 
 
 def _isolated(stack: Settings, **overrides) -> Settings:
@@ -42,122 +42,119 @@ def _isolated(stack: Settings, **overrides) -> Settings:
     return settings
 
 
-def _publish(settings: Settings, transactions: pd.DataFrame):
-    OfflineFeatureStore(settings).write(compute_features_pandas(transactions, START, END), progress=False)
+def _publish(settings: Settings, transactions: pd.DataFrame, until: pd.Timestamp):
+    first = transactions["TX_DATETIME"].min().date()
+    state = compute_state_pandas(transactions, first, until.date())
+    OfflineFeatureStore(settings).write(state, progress=False)
     store = feature_store(settings)
     store.apply(feast_objects(settings))
     return store
 
 
-def _requests(transactions: pd.DataFrame, n: int = 60) -> pd.DataFrame:
-    """Scoring requests at REQUEST_TIME for customers and terminals with history."""
-    rng = np.random.default_rng(5)
-    history = transactions[transactions["TX_DATETIME"] < REQUEST_TIME]
-    pick = history.sample(n, random_state=3)
+def _requests(transactions: pd.DataFrame, n: int, start: pd.Timestamp, days: int, seed: int) -> pd.DataFrame:
+    """Requests of known customers and terminals at random instants of ``start + [0, days)``."""
+    rng = np.random.default_rng(seed)
+    pick = transactions.sample(n, random_state=seed)
     return pd.DataFrame(
         {
             "TRANSACTION_ID": np.arange(10**9, 10**9 + n),
-            "TX_DATETIME": REQUEST_TIME,
-            "CUSTOMER_ID": pick["CUSTOMER_ID"].to_numpy(),
-            "TERMINAL_ID": pick["TERMINAL_ID"].to_numpy(),
+            "TX_DATETIME": start + pd.to_timedelta(rng.integers(0, days * 86_400_000_000, n), unit="us"),
+            CUSTOMER_KEY: pick[CUSTOMER_KEY].to_numpy(),
+            TERMINAL_KEY: pick[TERMINAL_KEY].to_numpy(),
             "TX_AMOUNT": rng.uniform(1, 300, n).round(2),
         }
     )
 
 
-def _latest_before(rows: pd.DataFrame, key: str, entity: int, moment: pd.Timestamp) -> pd.Series | None:
-    mine = rows[
-        (rows[key] == entity)
-        & (rows[EVENT_TIMESTAMP] < moment)
-        & (rows[EVENT_TIMESTAMP] >= moment - pd.Timedelta(days=30))
-    ]
-    return None if mine.empty else mine.iloc[-1]
+@pytest.fixture(scope="module")
+def horizon(small_transactions) -> pd.Timestamp:
+    """Requests reach 40 days past the data: longer than every window and than the state TTL."""
+    return small_transactions["TX_DATETIME"].max().normalize() + 40 * DAY
 
 
 @pytest.fixture(scope="module")
-def published(stack, small_transactions):
+def published(stack, small_transactions, horizon):
     settings = _isolated(stack)
-    return settings, _publish(settings, small_transactions)
+    return settings, _publish(settings, small_transactions, horizon)
 
 
-def test_retrieval_returns_the_latest_state_strictly_before_each_request(published, small_transactions):
-    _, store = published
-    requests = _requests(small_transactions)
-    got = historical_features(store, requests, progress=False).set_index("TRANSACTION_ID")
-    assert len(got) == len(requests)
-    customers, terminals = customer_spending(small_transactions), terminal_risk(small_transactions)
-    for _, request in requests.iterrows():
-        row = got.loc[request["TRANSACTION_ID"]]
-        customer = _latest_before(customers, "CUSTOMER_ID", request["CUSTOMER_ID"], request["TX_DATETIME"])
-        terminal = _latest_before(terminals, "TERMINAL_ID", request["TERMINAL_ID"], request["TX_DATETIME"])
-        for names, expected in [(CUSTOMER_FEATURES, customer), (TERMINAL_FEATURES, terminal)]:
-            for name in names:
-                if expected is None:
-                    assert pd.isna(row[name]) or row[name] == 0
-                else:
-                    assert row[name] == pytest.approx(expected[name]), name
-        assert row["amount"] == request["TX_AMOUNT"]
-    assert set(MODEL_FEATURES) <= set(got.columns)
-
-
-def test_no_future_transaction_and_no_young_label_reaches_a_feature(stack, small_transactions, published):
-    """Rewrite the future and the labels younger than the delay: features at REQUEST_TIME do not move."""
-    _, store = published
-    requests = _requests(small_transactions)
-    honest = historical_features(store, requests, progress=False).set_index("TRANSACTION_ID")
-
-    tampered = small_transactions.copy()
-    future = tampered["TX_DATETIME"] >= REQUEST_TIME
-    young_label = tampered["TX_DATETIME"] > REQUEST_TIME - pd.Timedelta(days=LABEL_DELAY_DAYS)
-    tampered.loc[future, "TX_AMOUNT"] *= 10
-    tampered.loc[young_label, "TX_FRAUD"] = (1 - tampered.loc[young_label, "TX_FRAUD"]).astype("int8")
-    settings = _isolated(stack)
-    tampered_store = _publish(settings, tampered)
-    seen = historical_features(tampered_store, requests, progress=False).set_index("TRANSACTION_ID")
-    pd.testing.assert_frame_equal(honest[MODEL_FEATURES], seen[MODEL_FEATURES])
-    # Control: the tampering is visible to requests made after the labels arrive.
-    later = requests.assign(
-        TX_DATETIME=REQUEST_TIME + pd.Timedelta(days=LABEL_DELAY_DAYS + 1),
-        TRANSACTION_ID=requests["TRANSACTION_ID"] + 1000,
-    )
-    later_honest = historical_features(store, later, progress=False)
-    later_seen = historical_features(tampered_store, later, progress=False)
-    assert not later_honest[TERMINAL_FEATURES].equals(later_seen[TERMINAL_FEATURES])
-
-
-def _online(store, requests: pd.DataFrame) -> pd.DataFrame:
-    rows = [
-        {
-            "CUSTOMER_ID": int(r.CUSTOMER_ID),
-            "TERMINAL_ID": int(r.TERMINAL_ID),
-            "TX_AMOUNT": float(r.TX_AMOUNT),
-            "TX_DATETIME": r.TX_DATETIME.to_pydatetime(),
-        }
-        for r in requests.itertuples()
-    ]
-    return store.get_online_features(
-        features=store.get_feature_service("fraud_model_v1"), entity_rows=rows
-    ).to_df()
-
-
-def _check_online_matches_offline(settings: Settings, small_transactions: pd.DataFrame):
-    store = _publish(settings, small_transactions)
-    end = pd.Timestamp(END) + pd.Timedelta(days=1)
-    materialize(store, end)
-    requests = _requests(small_transactions).assign(TX_DATETIME=end)
-    online = _online(store, requests)
-    offline = historical_features(store, requests, progress=False)
-    for name in MODEL_FEATURES:
+def _assert_states_equal(got: pd.DataFrame, expected: pd.DataFrame, columns: list[str]) -> None:
+    for column in columns:
         np.testing.assert_allclose(
-            online[name].astype(float).fillna(0),
-            offline[name].astype(float).fillna(0),
-            rtol=1e-9,
-            err_msg=name,
+            got[column].astype(float).fillna(0), expected[column].astype(float), **TOLERANCE, err_msg=column
         )
 
 
-def test_sqlite_online_store_serves_what_training_sees(stack, small_transactions):
-    _check_online_matches_offline(_isolated(stack), small_transactions)
+def test_point_in_time_state_equals_the_definitions_at_random_instants(
+    published, small_transactions, horizon
+):
+    _, store = published
+    start = small_transactions["TX_DATETIME"].min()
+    end = small_transactions["TX_DATETIME"].max()
+    late_start = end + (LABEL_DELAY_DAYS + 31) * DAY  # past every window and the TTL, customers and terminals
+    requests = pd.concat(
+        [
+            _requests(small_transactions, 400, start, (horizon - start).days, seed=5),
+            _requests(small_transactions, 40, late_start, (horizon - late_start).days, seed=6),
+        ],
+        ignore_index=True,
+    )
+    # Same customer, terminal and instant twice, and a request at the exact time of a transaction.
+    requests = pd.concat(
+        [requests, requests.iloc[:3].assign(TRANSACTION_ID=lambda f: f["TRANSACTION_ID"] + 1)]
+    )
+    exact = small_transactions.iloc[[100]]
+    requests = pd.concat([requests, exact[requests.columns]], ignore_index=True)
+    got = historical_state(store, requests)
+    assert len(got) == len(requests) and (got.index == requests.index).all()
+    _assert_states_equal(got, window_state(small_transactions, requests), STATE)
+    late = requests["TX_DATETIME"] >= late_start
+    assert late.sum() >= 40 and (got.loc[late, STATE].fillna(0) == 0).all().all()
+
+
+def test_no_future_transaction_and_no_young_label_reaches_a_state(stack, small_transactions, published):
+    """Rewrite the future and the labels younger than the delay: offline states at t do not move."""
+    _, store = published
+    t = pd.Timestamp("2018-04-11 13:00:00")
+    requests = _requests(small_transactions, 80, t, 1, seed=7).assign(TX_DATETIME=t)
+    honest = historical_state(store, requests)
+    tampered = small_transactions.copy()
+    tampered.loc[tampered["TX_DATETIME"] >= t, "TX_AMOUNT"] *= 10
+    young = tampered["TX_DATETIME"] > t - LABEL_DELAY_DAYS * DAY
+    tampered.loc[young, "TX_FRAUD"] = (1 - tampered.loc[young, "TX_FRAUD"]).astype("int8")
+    tampered_store = _publish(_isolated(stack), tampered, t.normalize() + DAY)
+    pd.testing.assert_frame_equal(honest, historical_state(tampered_store, requests))
+    later = requests.assign(TX_DATETIME=t + (LABEL_DELAY_DAYS + 1) * DAY)
+    later_state = historical_state(store, later)[TERMINAL_STATE]
+    assert not later_state.equals(window_state(tampered, later)[TERMINAL_STATE])
+
+
+def test_a_request_without_an_entity_key_is_refused(published, small_transactions):
+    _, store = published
+    requests = _requests(small_transactions, 5, small_transactions["TX_DATETIME"].min(), 5, seed=1)
+    broken = requests.astype({CUSTOMER_KEY: "float64"})
+    broken.loc[2, CUSTOMER_KEY] = np.nan
+    with pytest.raises(ValueError, match=r"column CUSTOMER_ID: missing entity keys in rows \[2\]"):
+        historical_state(store, broken)
+
+
+def _check_online_matches_offline(settings: Settings, transactions: pd.DataFrame, horizon: pd.Timestamp):
+    """Event lists materialized as of T (labels known at T) give, at every later instant, the state
+    the offline store gives for a data set whose labels end at T - delay."""
+    as_of = transactions["TX_DATETIME"].max().normalize() + (LABEL_DELAY_DAYS + 1) * DAY
+    store = _publish(settings, transactions, horizon)
+    written = materialize(store, transactions, as_of.to_pydatetime(), settings)
+    assert written["customer_recent_events"] > 100 and written["terminal_labelled_events"] > 100
+    requests = _requests(transactions, 300, as_of, (horizon - as_of).days, seed=11)
+    online = online_state(store, requests)
+    offline = historical_state(store, requests)
+    _assert_states_equal(online, offline.fillna(0), STATE)
+    _assert_states_equal(online, window_state(transactions, requests), STATE)
+    assert (online["customer_tx_count_30d"] > 0).sum() > 30 and (online["terminal_tx_count_30d"] > 0).any()
+
+
+def test_sqlite_online_store_serves_what_training_sees(stack, small_transactions, horizon):
+    _check_online_matches_offline(_isolated(stack), small_transactions, horizon)
 
 
 @pytest.fixture
@@ -185,5 +182,5 @@ def redis_url(tmp_path):
     process.wait(timeout=10)
 
 
-def test_redis_online_store_serves_what_training_sees(stack, small_transactions, redis_url):
-    _check_online_matches_offline(_isolated(stack, feast_redis_url=redis_url), small_transactions)
+def test_redis_online_store_serves_what_training_sees(stack, small_transactions, horizon, redis_url):
+    _check_online_matches_offline(_isolated(stack, feast_redis_url=redis_url), small_transactions, horizon)

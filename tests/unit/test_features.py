@@ -1,110 +1,233 @@
-"""Feature logic: windows, delayed labels, per-entity application, request features."""
+"""Feature windows anchored at the moment of scoring: brute force, offline rows, online lists, no leakage."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from fraudcore.features.customer import CUSTOMER_COLUMNS, customer_spending
-from fraudcore.features.definitions import EVENT_TIMESTAMP, LABEL_DELAY_DAYS, REQUEST_FEATURES
-from fraudcore.features.request import request_features
-from fraudcore.features.terminal import TERMINAL_COLUMNS, terminal_risk
-
-
-def _brute_customer(tx: pd.DataFrame, customer: int, at: pd.Timestamp, days: int) -> tuple[int, float]:
-    rows = tx[
-        (tx["CUSTOMER_ID"] == customer)
-        & (tx["TX_DATETIME"] > at - pd.Timedelta(days=days))
-        & (tx["TX_DATETIME"] <= at)
-    ]
-    return len(rows), rows["TX_AMOUNT"].mean()
-
-
-def test_customer_windows_match_a_brute_force_count(small_transactions):
-    features = customer_spending(small_transactions)
-    assert list(features.columns) == CUSTOMER_COLUMNS
-    for _, row in features.sample(40, random_state=1).iterrows():
-        for days in (1, 7, 30):
-            count, mean = _brute_customer(small_transactions, row["CUSTOMER_ID"], row[EVENT_TIMESTAMP], days)
-            assert row[f"customer_nb_tx_{days}d"] == count
-            assert row[f"customer_mean_amount_{days}d"] == pytest.approx(mean)
-
-
-def test_customer_std_and_max_match_pandas_rolling(small_transactions):
-    features = customer_spending(small_transactions).set_index(["CUSTOMER_ID", EVENT_TIMESTAMP])
-    one = small_transactions[small_transactions["CUSTOMER_ID"] == small_transactions["CUSTOMER_ID"].iloc[0]]
-    series = one.set_index("TX_DATETIME")["TX_AMOUNT"]
-    expected_max = series.rolling("7d").max().groupby(level=0).last()
-    expected_std = series.rolling("30d").std().fillna(0).groupby(level=0).last()
-    got = features.loc[one["CUSTOMER_ID"].iloc[0]]
-    np.testing.assert_allclose(got["customer_max_amount_7d"], expected_max.to_numpy())
-    np.testing.assert_allclose(got["customer_std_amount_30d"], expected_std.to_numpy())
-
-
-def test_terminal_rows_are_stamped_when_labels_arrive_and_use_no_younger_label(small_transactions):
-    features = terminal_risk(small_transactions)
-    assert list(features.columns) == TERMINAL_COLUMNS
-    delay = pd.Timedelta(days=LABEL_DELAY_DAYS)
-    for _, row in features.sample(40, random_state=2).iterrows():
-        known_at = row[EVENT_TIMESTAMP]
-        for days in (1, 7, 30):
-            # Brute force: the terminal's transactions whose label is at least `delay` old at known_at.
-            window = small_transactions[
-                (small_transactions["TERMINAL_ID"] == row["TERMINAL_ID"])
-                & (small_transactions["TX_DATETIME"] <= known_at - delay)
-                & (small_transactions["TX_DATETIME"] > known_at - delay - pd.Timedelta(days=days))
-            ]
-            assert row[f"terminal_nb_tx_{days}d"] == len(window)
-            expected = window["TX_FRAUD"].mean() if len(window) else 0.0
-            assert row[f"terminal_risk_{days}d"] == pytest.approx(expected)
-
-
-def test_changing_a_young_label_changes_no_terminal_row_before_it_is_known(small_transactions):
-    flipped = small_transactions.copy()
-    target = flipped.index[len(flipped) // 2]
-    flipped.loc[target, "TX_FRAUD"] = 1 - flipped.loc[target, "TX_FRAUD"]
-    label_known = flipped.loc[target, "TX_DATETIME"] + pd.Timedelta(days=LABEL_DELAY_DAYS)
-    before = terminal_risk(small_transactions)
-    after = terminal_risk(flipped)
-    early = before[EVENT_TIMESTAMP] < label_known
-    pd.testing.assert_frame_equal(before[early], after[early])
-    assert not before[~early].equals(after[~early])
-
-
-@pytest.mark.parametrize(
-    ("function", "key"), [(customer_spending, "CUSTOMER_ID"), (terminal_risk, "TERMINAL_ID")]
+from fraudcore.features.compute import model_features, window_state
+from fraudcore.features.definitions import (
+    CUSTOMER_KEY,
+    CUSTOMER_LAST_TX,
+    CUSTOMER_STATE,
+    DAYS_SINCE_LAST_TX_CAP,
+    EVENT_TIMESTAMP,
+    LABEL_DELAY_DAYS,
+    MAX_WINDOWS_DAYS,
+    MODEL_FEATURES,
+    STD_WINDOWS_DAYS,
+    TERMINAL_KEY,
+    TERMINAL_STATE,
+    WINDOW_STATE_TTL_DAYS,
+    WINDOWS_DAYS,
 )
-def test_per_entity_groups_give_the_same_rows_as_one_pass(small_transactions, function, key):
-    whole = function(small_transactions)
-    grouped = pd.concat([function(group) for _, group in small_transactions.groupby(key)], ignore_index=True)
-    pd.testing.assert_frame_equal(whole, grouped)
+from fraudcore.features.offline import event_list_snapshots
+from fraudcore.features.online import state_from_event_lists
+from fraudcore.features.request import request_features
+from fraudcore.features.state import CUSTOMER_WINDOWS, ENTITY_WINDOWS, TERMINAL_WINDOWS, state_rows
+from fraudcore.features.windows import to_us
+
+TOLERANCE = {"rtol": 1e-9, "atol": 1e-9}
+DAY = pd.Timedelta(days=1)
+DELAY = pd.Timedelta(days=LABEL_DELAY_DAYS)
 
 
-def test_request_features_flags_and_neutral_history():
-    inputs = pd.DataFrame(
+def _requests(transactions: pd.DataFrame, n: int, seed: int, until_days_after: int = 60) -> pd.DataFrame:
+    """Requests at random instants (some long after the data ends), and right at the window edges of
+    real transactions (the same instant, one window later, one label delay later)."""
+    rng = np.random.default_rng(seed)
+    start, end = transactions["TX_DATETIME"].min(), transactions["TX_DATETIME"].max()
+    span_us = int((end - start + pd.Timedelta(days=until_days_after)) / pd.Timedelta(microseconds=1))
+    random_times = start + pd.to_timedelta(rng.integers(0, span_us, n), unit="us")
+    edge = transactions.sample(n, random_state=seed)
+    edge_offsets = rng.choice([0, 1, 7, 30, 8, 14, 37], n) * DAY + rng.choice([0, 1], n) * pd.Timedelta(
+        1, "us"
+    )
+    picks = transactions.sample(n, random_state=seed + 1)
+    return pd.DataFrame(
         {
-            "TX_AMOUNT": [50.0, 300.0],
-            "TX_DATETIME": pd.to_datetime(
-                ["2018-04-07 03:00:00", "2018-04-09 12:00:00"]
-            ),  # Saturday night, Monday noon
-            "customer_mean_amount_1d": [25.0, np.nan],
-            "customer_mean_amount_7d": [25.0, np.nan],
-            "customer_mean_amount_30d": [20.0, np.nan],
-            "customer_std_amount_7d": [5.0, np.nan],
-            "customer_std_amount_30d": [0.0, np.nan],
-            "customer_max_amount_1d": [40.0, np.nan],
-            "customer_max_amount_7d": [60.0, np.nan],
+            "TX_DATETIME": np.r_[random_times.to_numpy(), (edge["TX_DATETIME"] + edge_offsets).to_numpy()],
+            CUSTOMER_KEY: np.r_[picks[CUSTOMER_KEY].to_numpy(), edge[CUSTOMER_KEY].to_numpy()],
+            TERMINAL_KEY: np.r_[picks[TERMINAL_KEY].to_numpy(), edge[TERMINAL_KEY].to_numpy()],
+            "TX_AMOUNT": rng.uniform(1, 300, 2 * n).round(2),
         }
     )
-    out = request_features(inputs)
-    assert list(out.columns) == REQUEST_FEATURES
-    first, second = out.iloc[0], out.iloc[1]
-    assert (first["is_weekend"], first["is_night"]) == (1, 1)
-    assert (second["is_weekend"], second["is_night"]) == (0, 0)
-    assert first["amount_over_customer_mean_30d"] == pytest.approx(2.5)
-    assert first["amount_zscore_7d"] == pytest.approx(5.0)
-    assert first["amount_zscore_30d"] == pytest.approx(30.0)  # no spread yet: divided by 1
-    assert first["customer_max_over_mean_7d"] == pytest.approx(3.0)
-    assert second["amount_over_customer_mean_1d"] == 1.0  # a new customer: neutral ratio
-    assert second["customer_max_over_mean_1d"] == 0.0
+
+
+def _brute_force(transactions: pd.DataFrame, request: pd.Series) -> dict[str, float]:
+    """The definitions, applied literally to one request."""
+    t = request["TX_DATETIME"]
+    mine = transactions[transactions[CUSTOMER_KEY] == request[CUSTOMER_KEY]]
+    out: dict[str, float] = {}
+    for w in WINDOWS_DAYS:
+        amounts = mine.loc[(mine["TX_DATETIME"] > t - w * DAY) & (mine["TX_DATETIME"] < t), "TX_AMOUNT"]
+        out[f"customer_tx_count_{w}d"] = len(amounts)
+        out[f"customer_amount_sum_{w}d"] = amounts.sum()
+        if w in STD_WINDOWS_DAYS:
+            out[f"customer_amount_sumsq_{w}d"] = (amounts**2).sum()
+        if w in MAX_WINDOWS_DAYS:
+            out[f"customer_amount_max_{w}d"] = amounts.max() if len(amounts) else 0.0
+    recent = mine.loc[(mine["TX_DATETIME"] < t) & (mine["TX_DATETIME"] > t - max(WINDOWS_DAYS) * DAY)]
+    out[CUSTOMER_LAST_TX] = to_us(recent["TX_DATETIME"]).max() if len(recent) else 0
+    terminal = transactions[transactions[TERMINAL_KEY] == request[TERMINAL_KEY]]
+    for w in WINDOWS_DAYS:
+        seen = terminal[
+            (terminal["TX_DATETIME"] > t - DELAY - w * DAY) & (terminal["TX_DATETIME"] <= t - DELAY)
+        ]
+        out[f"terminal_tx_count_{w}d"] = len(seen)
+        out[f"terminal_fraud_count_{w}d"] = seen["TX_FRAUD"].sum()
+    return out
+
+
+@pytest.fixture(scope="module")
+def requests(small_transactions) -> pd.DataFrame:
+    return _requests(small_transactions, 150, seed=3)
+
+
+def test_window_state_equals_a_brute_force_recomputation(small_transactions, requests):
+    state = window_state(small_transactions, requests)
+    assert list(state.columns) == [*CUSTOMER_STATE, *TERMINAL_STATE]
+    expected = pd.DataFrame([_brute_force(small_transactions, r) for _, r in requests.iterrows()])
+    for column in state.columns:
+        np.testing.assert_allclose(state[column], expected[column], **TOLERANCE, err_msg=column)
+    # The requests reach far past the data: windows decay to empty there.
+    late = requests["TX_DATETIME"] > small_transactions["TX_DATETIME"].max() + DELAY + 31 * DAY
+    assert late.sum() > 10
+    assert (state.loc[late, ["customer_tx_count_30d", "terminal_tx_count_30d"]] == 0).all().all()
+    assert (state["customer_tx_count_1d"] > 0).sum() > 20 and (state["terminal_fraud_count_30d"] > 0).any()
+
+
+def _point_in_time(rows: pd.DataFrame, key: str, requests: pd.DataFrame) -> pd.DataFrame:
+    """What a point-in-time join does: latest row stamped at or before t - 1 us, within the TTL."""
+    lookups = requests.assign(_t=pd.to_datetime(to_us(requests["TX_DATETIME"]) - 1, unit="us", utc=True))
+    lookups = lookups.reset_index().sort_values("_t")
+    found = pd.merge_asof(
+        lookups,
+        rows.sort_values(EVENT_TIMESTAMP),
+        left_on="_t",
+        right_on=EVENT_TIMESTAMP,
+        by=key,
+        tolerance=pd.Timedelta(days=WINDOW_STATE_TTL_DAYS),
+    )
+    return found.set_index("index").sort_index()
+
+
+@pytest.mark.parametrize("spec", ENTITY_WINDOWS, ids=lambda spec: spec.view)
+def test_offline_rows_give_the_exact_state_at_any_instant(small_transactions, requests, spec):
+    """The change-point rows, read point in time (TTL included), equal the state computed directly."""
+    first_day = small_transactions["TX_DATETIME"].min().date()
+    last_day = (requests["TX_DATETIME"].max() + DAY).date()
+    rows = state_rows(spec, small_transactions, first_day, last_day)
+    assert not rows.duplicated([spec.key, EVENT_TIMESTAMP]).any()
+    found = _point_in_time(rows, spec.key, requests)
+    direct = window_state(small_transactions, requests)
+    for column in spec.columns:
+        np.testing.assert_allclose(found[column].fillna(0), direct[column], **TOLERANCE, err_msg=column)
+
+
+def test_state_rows_of_entity_groups_equal_one_pass(small_transactions):
+    start, end = dt.date(2018, 4, 5), dt.date(2018, 4, 20)
+    for spec in (CUSTOMER_WINDOWS, TERMINAL_WINDOWS):
+        whole = state_rows(spec, small_transactions, start, end)
+        groups = [state_rows(spec, group, start, end) for _, group in small_transactions.groupby(spec.key)]
+        pd.testing.assert_frame_equal(whole, pd.concat(groups, ignore_index=True))
+
+
+def test_online_event_lists_give_the_same_state_at_request_time(small_transactions):
+    """Lists as known at T, windows computed at request instants after T: equal to the direct state."""
+    as_of = small_transactions["TX_DATETIME"].max().normalize() + DAY
+    known = small_transactions[small_transactions["TX_DATETIME"] <= as_of - DELAY]
+    lists = event_list_snapshots(small_transactions, as_of)
+    later = _requests(small_transactions, 100, seed=9).assign(
+        TX_DATETIME=lambda f: (
+            as_of + pd.to_timedelta(np.random.default_rng(1).integers(0, 50 * 86_400, len(f)), "s")
+        )
+    )
+    lookups = later.merge(lists["customer_recent_events"], on=CUSTOMER_KEY, how="left").merge(
+        lists["terminal_labelled_events"], on=TERMINAL_KEY, how="left"
+    )
+    online = state_from_event_lists(lookups)
+    # Customers: every transaction up to T counts; terminals: labels known at T (the rest arrive by push).
+    customer = window_state(small_transactions, later)[list(CUSTOMER_STATE)]
+    terminal = window_state(known, later)[list(TERMINAL_STATE)]
+    for column in CUSTOMER_STATE:
+        np.testing.assert_allclose(online[column], customer[column], **TOLERANCE, err_msg=column)
+    for column in TERMINAL_STATE:
+        np.testing.assert_allclose(online[column], terminal[column], **TOLERANCE, err_msg=column)
+    assert (online["customer_tx_count_30d"] > 0).sum() > 10
+
+
+def test_terminal_lists_hold_no_label_younger_than_the_delay(small_transactions):
+    as_of = pd.Timestamp("2018-04-10 12:00:00")
+    lists = event_list_snapshots(small_transactions, as_of)["terminal_labelled_events"]
+    newest = max(max(times) for times in lists["terminal_event_times_us"])
+    assert newest <= to_us([as_of - DELAY])[0]
+    assert (lists[EVENT_TIMESTAMP].dt.tz_localize(None) <= as_of).all()
+
+
+def test_no_future_transaction_and_no_young_label_changes_a_state(small_transactions):
+    """Rewrite everything a request at t may not see: its state does not move."""
+    t = pd.Timestamp("2018-04-11 13:00:00")
+    requests = _requests(small_transactions, 60, seed=5).assign(TX_DATETIME=t)
+    honest = window_state(small_transactions, requests)
+    tampered = small_transactions.copy()
+    tampered.loc[tampered["TX_DATETIME"] >= t, "TX_AMOUNT"] *= 10
+    young = tampered["TX_DATETIME"] > t - DELAY
+    tampered.loc[young, "TX_FRAUD"] = (1 - tampered.loc[young, "TX_FRAUD"]).astype("int8")
+    pd.testing.assert_frame_equal(honest, window_state(tampered, requests))
+    # Control: the same tampering is visible once the labels are old enough.
+    later = requests.assign(TX_DATETIME=t + DELAY + DAY)
+    assert not window_state(small_transactions, later).equals(window_state(tampered, later))
+
+
+def test_request_features_count_the_scored_transaction_and_compare_with_the_ones_before():
+    state = {name: [0.0, 0.0] for name in [*CUSTOMER_STATE, *TERMINAL_STATE]}
+    state.update(
+        {
+            "customer_tx_count_30d": [4, 0],
+            "customer_amount_sum_30d": [80.0, 0.0],
+            "customer_amount_sumsq_30d": [1800.0, 0.0],  # amounts 10, 20, 20, 30: mean 20, std 8.165
+            "customer_tx_count_7d": [4, 0],
+            "customer_amount_sum_7d": [80.0, 0.0],
+            "customer_amount_sumsq_7d": [1800.0, 0.0],
+            "customer_amount_max_7d": [30.0, 0.0],
+            CUSTOMER_LAST_TX: [to_us([pd.Timestamp("2018-04-06 03:00:00")])[0], 0],
+            "terminal_tx_count_7d": [10, 0],
+            "terminal_fraud_count_7d": [2, 0],
+        }
+    )
+    requests = pd.DataFrame(
+        {
+            "TX_AMOUNT": [60.0, 300.0],
+            "TX_DATETIME": pd.to_datetime(
+                ["2018-04-07 03:00:00", "2018-04-09 12:00:00"]
+            ),  # Sat night, Mon noon
+            **state,
+        }
+    )
+    out = request_features(requests)
+    assert list(out.columns) == MODEL_FEATURES
+    first, new = out.iloc[0], out.iloc[1]
+    assert (first["is_weekend"], first["is_night"], new["is_weekend"], new["is_night"]) == (1, 1, 0, 0)
+    assert first["customer_nb_tx_30d"] == 5 and first["customer_mean_amount_30d"] == pytest.approx(28.0)
+    assert first["amount_over_customer_mean_30d"] == pytest.approx(3.0)
+    assert first["amount_zscore_30d"] == pytest.approx(40 / np.std([10, 20, 20, 30], ddof=1))
+    assert first["customer_max_over_mean_7d"] == pytest.approx(1.5)
+    assert first["customer_days_since_last_tx"] == pytest.approx(1.0)
+    assert first["terminal_risk_7d"] == pytest.approx(0.2) and first["terminal_nb_tx_7d"] == 10
+    # A customer and terminal never seen: the documented defaults of a new entity.
+    assert (new["customer_nb_tx_1d"], new["customer_mean_amount_7d"]) == (1, 300.0)
+    assert (new["amount_over_customer_mean_1d"], new["amount_zscore_7d"]) == (1.0, 0.0)
+    assert new["customer_days_since_last_tx"] == DAYS_SINCE_LAST_TX_CAP
+    assert (new["terminal_risk_30d"], new["terminal_nb_tx_30d"]) == (0.0, 0)
+
+
+def test_model_features_from_raw_transactions_have_no_gaps(small_transactions):
+    scored = small_transactions[small_transactions["TX_DATETIME"] >= "2018-04-08"]
+    features = model_features(small_transactions, scored)
+    assert list(features.columns) == MODEL_FEATURES and len(features) == len(scored)
+    assert not features.isna().any().any()
+    assert (features["customer_nb_tx_1d"] >= 1).all()

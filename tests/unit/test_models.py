@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from fraudcore.models import MODEL_TYPES, FraudModel, TorchFraudModel
+from fraudcore.models import MODEL_TYPES, FraudModel, model_class
+from fraudcore.models.torch_mlp import TorchFraudModel
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def feature_rows() -> pd.DataFrame:
 def test_models_learn_the_signal_and_answer_as_pyfunc(feature_rows, model_type):
     params = {"epochs": 20, "batch_size": 128} if model_type == "torch" else {"n_estimators": 60}
     train, test = feature_rows.iloc[:3000], feature_rows.iloc[3000:]
-    model = MODEL_TYPES[model_type](params).fit(train)
+    model = model_class(model_type)(params).fit(train)
     scores = model.score(test)
     assert scores.shape == (len(test),) and ((scores >= 0) & (scores <= 1)).all()
     assert roc_auc_score(test["TX_FRAUD"], scores) > 0.85
@@ -34,7 +35,7 @@ def test_models_learn_the_signal_and_answer_as_pyfunc(feature_rows, model_type):
 
 
 def test_missing_feature_is_a_clear_error(feature_rows):
-    model = MODEL_TYPES["lightgbm"]({"n_estimators": 5}).fit(feature_rows)
+    model = model_class("lightgbm")({"n_estimators": 5}).fit(feature_rows)
     with pytest.raises(ValueError, match=r"missing model features: \['terminal_risk_1d'\]"):
         model.score(feature_rows.drop(columns="terminal_risk_1d"))
 

@@ -1,4 +1,4 @@
-"""Promotion gate, date resolution and data-quality reasons."""
+"""Date resolution and data-quality reasons."""
 
 from __future__ import annotations
 
@@ -7,22 +7,8 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from fraudcore.registry import decide_promotion
 from pipelines.steps.split import resolve_split, split_from_json, split_to_json
 from pipelines.steps.validate import quality_problems
-
-
-def test_first_model_is_promoted():
-    decision = decide_promotion(0.5, None)
-    assert decision.promote and "no champion yet" in decision.reason
-
-
-def test_better_model_is_promoted_equal_or_worse_is_refused():
-    assert decide_promotion(0.71, 0.70).promote
-    refused = decide_promotion(0.70, 0.70)
-    assert not refused.promote
-    assert refused.reason == "candidate average_precision=0.7000 does not beat champion 0.7000"
-    assert not decide_promotion(0.2, 0.7).promote
 
 
 def _lake(first: str, days: int) -> list[dt.date]:

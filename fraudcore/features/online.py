@@ -1,0 +1,97 @@
+"""Online state: each entity's recent events, from which the request step computes its windows.
+
+The online store keeps, per customer, the times and amounts of its transactions in the longest
+window, and per terminal the times and labels of its transactions whose labels are known and
+still inside the longest delayed window. ``state_from_event_lists`` turns what a lookup returns
+into window state with the same functions as the offline rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from fraudcore.features.customer import AMOUNT, customer_events, customer_state
+from fraudcore.features.definitions import (
+    CUSTOMER_EVENT_AMOUNTS,
+    CUSTOMER_EVENT_TIMES,
+    CUSTOMER_HISTORY_DAYS,
+    CUSTOMER_KEY,
+    EVENT_TIMESTAMP,
+    MAX_ONLINE_EVENTS,
+    TERMINAL_EVENT_FRAUDS,
+    TERMINAL_EVENT_TIMES,
+    TERMINAL_HISTORY_DAYS,
+    TERMINAL_KEY,
+    US_PER_DAY,
+)
+from fraudcore.features.terminal import DELAY_US, FRAUD, terminal_events, terminal_state
+from fraudcore.features.windows import EventLog, run_starts, to_us
+
+
+def _lists(events: EventLog, keep: np.ndarray, key: str, times: str, values: str, value: str) -> pd.DataFrame:
+    """One row per entity: its kept events' times and values, stamped at its last kept event."""
+    entity, time_us, column = events.entity[keep], events.time_us[keep], events.values[value][keep]
+    if len(entity) == 0:
+        return pd.DataFrame(columns=[key, EVENT_TIMESTAMP, times, values])
+    starts = np.flatnonzero(run_starts(entity))
+    ends = np.r_[starts[1:], len(entity)]
+    first = np.maximum(starts, ends - MAX_ONLINE_EVENTS)
+    cut = int((first > starts).sum())
+    if cut:
+        print(f"warning: {cut} {key} histories longer than {MAX_ONLINE_EVENTS} events were cut")
+    return pd.DataFrame(
+        {
+            key: entity[starts],
+            EVENT_TIMESTAMP: pd.to_datetime(time_us[ends - 1], unit="us", utc=True),
+            times: [time_us[a:b].tolist() for a, b in zip(first, ends, strict=True)],
+            values: [column[a:b].tolist() for a, b in zip(first, ends, strict=True)],
+        }
+    )
+
+
+def customer_event_lists(transactions: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Each customer's transactions in the longest window up to ``as_of``, stamped at its last one."""
+    events = customer_events(transactions)
+    end = int(to_us([as_of])[0])
+    keep = (events.time_us <= end) & (events.time_us > end - CUSTOMER_HISTORY_DAYS * US_PER_DAY)
+    lists = _lists(events, keep, CUSTOMER_KEY, CUSTOMER_EVENT_TIMES, CUSTOMER_EVENT_AMOUNTS, AMOUNT)
+    return lists
+
+
+def terminal_event_lists(transactions: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Each terminal's transactions whose labels are known at ``as_of`` and still inside the longest
+    delayed window, stamped when its last label arrived. Younger labels are left out."""
+    events = terminal_events(transactions)
+    end = int(to_us([as_of])[0])
+    known = events.time_us + DELAY_US <= end
+    keep = known & (events.time_us > end - TERMINAL_HISTORY_DAYS * US_PER_DAY)
+    lists = _lists(events, keep, TERMINAL_KEY, TERMINAL_EVENT_TIMES, TERMINAL_EVENT_FRAUDS, FRAUD)
+    if len(lists):
+        lists[EVENT_TIMESTAMP] = lists[EVENT_TIMESTAMP] + pd.Timedelta(microseconds=DELAY_US)
+        lists[TERMINAL_EVENT_FRAUDS] = [[int(v) for v in frauds] for frauds in lists[TERMINAL_EVENT_FRAUDS]]
+    return lists
+
+
+def _event_log(times: pd.Series, values: pd.Series, name: str) -> EventLog:
+    """An event log whose entity is the row number of each list (a missing list has no events)."""
+    times = times.map(lambda v: v if isinstance(v, list | np.ndarray) else [])
+    values = values.map(lambda v: v if isinstance(v, list | np.ndarray) else [])
+    lengths = times.map(len).to_numpy()
+    flat_times = (
+        np.concatenate([np.asarray(t, np.int64) for t in times]) if lengths.sum() else np.zeros(0, np.int64)
+    )
+    flat_values = (
+        np.concatenate([np.asarray(v, np.float64) for v in values]) if lengths.sum() else np.zeros(0)
+    )
+    return EventLog.of(np.repeat(np.arange(len(times)), lengths), flat_times, **{name: flat_values})
+
+
+def state_from_event_lists(lookups: pd.DataFrame) -> pd.DataFrame:
+    """Window state of requests (``TX_DATETIME``) from the event lists an online lookup returned."""
+    rows = np.arange(len(lookups))
+    request_us = to_us(lookups["TX_DATETIME"])
+    customers = _event_log(lookups[CUSTOMER_EVENT_TIMES], lookups[CUSTOMER_EVENT_AMOUNTS], AMOUNT)
+    terminals = _event_log(lookups[TERMINAL_EVENT_TIMES], lookups[TERMINAL_EVENT_FRAUDS], FRAUD)
+    state = {**customer_state(customers, rows, request_us), **terminal_state(terminals, rows, request_us)}
+    return pd.DataFrame(state, index=lookups.index)
