@@ -13,7 +13,8 @@ DAYS ?= 80
 TRAIN_ARGS ?=
 DATA ?=
 
-.PHONY: help install system-deps up down status data features train compile compile-check demo test test-unit lint clean-state
+.PHONY: help install system-deps up down status data features train compile compile-check demo test test-unit lint clean-state \
+	bench-training select-model
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -70,6 +71,12 @@ test: install ## all tests, including end-to-end runs against the real local ser
 
 test-unit: install ## fast tests only (no servers)
 	$(PY) -m pytest -m "not integration"
+
+bench-training: up ## benchmark: one-month training pipeline + DuckDB vs Dask point-in-time retrieval (reference data in the lake)
+	$(PY) -m benchmarks.training
+
+select-model: install ## choose features and LightGBM parameters on the validation week (reference data)
+	$(PY) -m benchmarks.model_selection
 
 lint: install ## ruff
 	$(VENV)/bin/ruff check .

@@ -28,6 +28,7 @@ from fraudcore.features.definitions import (
     TERMINAL_EVENT_FRAUDS,
     TERMINAL_EVENT_TIMES,
     TERMINAL_EVENTS_VIEW,
+    TERMINAL_FIRST_FRAUD,
     TERMINAL_KEY,
     TERMINAL_STATE,
     TERMINAL_WINDOWS_VIEW,
@@ -51,7 +52,7 @@ _LIST_TYPES = {
 def _field(name: str) -> Field:
     if name in _LIST_TYPES:
         return Field(name=name, dtype=_LIST_TYPES[name])
-    integer = "_count_" in name or name == CUSTOMER_LAST_TX
+    integer = "_count_" in name or name in (CUSTOMER_LAST_TX, TERMINAL_FIRST_FRAUD)
     return Field(name=name, dtype=Int64 if integer else Float64)
 
 

@@ -15,14 +15,16 @@ import hashlib
 
 #: Fraud labels reach the system this many days after the transaction (handbook assumption).
 LABEL_DELAY_DAYS = 7
-#: Look-back windows, in days, of the customer and terminal aggregates.
+#: Look-back windows, in days, of the customer aggregates (the handbook's) and of the terminal's
+#: known labels (the handbook's plus 3 and 14 days, chosen on the validation split).
 WINDOWS_DAYS = (1, 7, 30)
+TERMINAL_WINDOWS_DAYS = (1, 3, 7, 14, 30)
 #: Windows of the customer's amount spread (standard deviation) and of its largest amount.
 STD_WINDOWS_DAYS = (7, 30)
 MAX_WINDOWS_DAYS = (1, 7)
 #: Longest history each entity's windows read, in days before the request.
 CUSTOMER_HISTORY_DAYS = max(WINDOWS_DAYS)
-TERMINAL_HISTORY_DAYS = max(WINDOWS_DAYS) + LABEL_DELAY_DAYS
+TERMINAL_HISTORY_DAYS = max(TERMINAL_WINDOWS_DAYS) + LABEL_DELAY_DAYS
 #: How far back a feature job must read raw transactions to fill every window of a row.
 LOOKBACK_DAYS = TERMINAL_HISTORY_DAYS
 #: "Days since the customer's previous transaction" saturates here (no transaction in the longest window).
@@ -53,10 +55,15 @@ CUSTOMER_STATE = (
     + [f"customer_amount_max_{w}d" for w in MAX_WINDOWS_DAYS]
     + [CUSTOMER_LAST_TX]
 )
-#: Terminal: transactions and frauds in (t - delay - w, t - delay].
-TERMINAL_STATE = [f"terminal_tx_count_{w}d" for w in WINDOWS_DAYS] + [
-    f"terminal_fraud_count_{w}d" for w in WINDOWS_DAYS
-]
+#: Terminal: transactions and frauds in (t - delay - w, t - delay]; the time of the first fraud in
+#: the longest of these windows (0 when it holds none) and the transactions from it on.
+TERMINAL_FIRST_FRAUD = "terminal_first_fraud_us"
+TERMINAL_TX_SINCE_FIRST_FRAUD = "terminal_tx_count_since_first_fraud"
+TERMINAL_STATE = (
+    [f"terminal_tx_count_{w}d" for w in TERMINAL_WINDOWS_DAYS]
+    + [f"terminal_fraud_count_{w}d" for w in TERMINAL_WINDOWS_DAYS]
+    + [TERMINAL_FIRST_FRAUD, TERMINAL_TX_SINCE_FIRST_FRAUD]
+)
 
 # --- Event lists: what the online store keeps, per entity, to compute the state at request time. ---
 CUSTOMER_EVENT_TIMES = "customer_event_times_us"
@@ -75,9 +82,15 @@ CUSTOMER_FEATURES = (
     + [f"customer_max_over_mean_{w}d" for w in MAX_WINDOWS_DAYS]
     + ["customer_days_since_last_tx"]
 )
-TERMINAL_FEATURES = [f"terminal_nb_tx_{w}d" for w in WINDOWS_DAYS] + [
-    f"terminal_risk_{w}d" for w in WINDOWS_DAYS
-]
+TERMINAL_FEATURES = (
+    [f"terminal_nb_tx_{w}d" for w in TERMINAL_WINDOWS_DAYS]
+    + [f"terminal_risk_{w}d" for w in TERMINAL_WINDOWS_DAYS]
+    + [
+        "terminal_days_since_first_known_fraud",
+        "terminal_nb_tx_since_first_known_fraud",
+        "terminal_risk_since_first_known_fraud",
+    ]
+)
 TRANSACTION_FEATURES = ["amount", "is_weekend", "is_night"]
 
 #: The model's input columns, in order.

@@ -18,7 +18,10 @@ from fraudcore.features.definitions import (
     MAX_WINDOWS_DAYS,
     MODEL_FEATURES,
     STD_WINDOWS_DAYS,
+    TERMINAL_FIRST_FRAUD,
     TERMINAL_STATE,
+    TERMINAL_TX_SINCE_FIRST_FRAUD,
+    TERMINAL_WINDOWS_DAYS,
     US_PER_DAY,
     WINDOWS_DAYS,
 )
@@ -44,7 +47,8 @@ def request_features(requests: pd.DataFrame) -> pd.DataFrame:
 
     A new customer or terminal (empty state) gets: counts of 1 (the transaction itself) and 0,
     means equal to the amount, ratios of 1, z-scores of 0, fraud rates of 0 and
-    ``DAYS_SINCE_LAST_TX_CAP`` days since the last transaction.
+    ``DAYS_SINCE_LAST_TX_CAP`` days since the last transaction, and 0 days, transactions
+    and fraud share since a first known fraud.
     """
     state = empty_state_filled(requests)
     when = pd.to_datetime(requests["TX_DATETIME"])
@@ -79,10 +83,18 @@ def request_features(requests: pd.DataFrame) -> pd.DataFrame:
     out["customer_days_since_last_tx"] = np.where(
         last > 0, np.minimum(since, DAYS_SINCE_LAST_TX_CAP), DAYS_SINCE_LAST_TX_CAP
     )
-    for w in WINDOWS_DAYS:
+    for w in TERMINAL_WINDOWS_DAYS:
         out[f"terminal_nb_tx_{w}d"] = column[f"terminal_tx_count_{w}d"]
-    for w in WINDOWS_DAYS:
+    for w in TERMINAL_WINDOWS_DAYS:
         out[f"terminal_risk_{w}d"] = _ratio(
             column[f"terminal_fraud_count_{w}d"], column[f"terminal_tx_count_{w}d"], 0.0
         )
+    first_fraud = column[TERMINAL_FIRST_FRAUD]
+    out["terminal_days_since_first_known_fraud"] = np.where(
+        first_fraud > 0, (to_us(when) - first_fraud) / US_PER_DAY, 0.0
+    )
+    since_first = column[TERMINAL_TX_SINCE_FIRST_FRAUD]
+    out["terminal_nb_tx_since_first_known_fraud"] = since_first
+    frauds = column[f"terminal_fraud_count_{max(TERMINAL_WINDOWS_DAYS)}d"]
+    out["terminal_risk_since_first_known_fraud"] = _ratio(frauds, since_first, 0.0)
     return pd.DataFrame(out, index=requests.index)[MODEL_FEATURES]

@@ -56,6 +56,10 @@ class EventLog:
     def __len__(self) -> int:
         return len(self.entity)
 
+    def where(self, keep: np.ndarray) -> EventLog:
+        """The events where ``keep`` is true (still sorted)."""
+        return EventLog(self.entity[keep], self.time_us[keep], {k: v[keep] for k, v in self.values.items()})
+
     @cached_property
     def _entities(self) -> tuple[np.ndarray, np.ndarray]:
         """The distinct entities and the index of each one's first event (plus the end)."""
@@ -125,6 +129,11 @@ class Window:
         """Time of the window's last event, 0 when empty."""
         times = np.r_[self.log.time_us, 0]
         return np.where(self.count() > 0, times[np.maximum(self.hi - 1, 0)], 0)
+
+    def first_time(self) -> np.ndarray:
+        """Time of the window's first event, 0 when empty."""
+        times = np.r_[self.log.time_us, 0]
+        return np.where(self.count() > 0, times[self.lo], 0)
 
     def _reduce(self, ufunc: np.ufunc, values: np.ndarray) -> np.ndarray:
         """``ufunc`` over each slice, in element order; 0 when empty.

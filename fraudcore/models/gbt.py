@@ -11,14 +11,15 @@ from fraudcore.models.base import FraudModel
 
 
 class GradientBoostedFraudModel(FraudModel):
-    """LightGBM binary classifier; parameters are LightGBM's scikit-learn ones."""
+    """LightGBM binary classifier; parameters are LightGBM's scikit-learn ones (defaults chosen on the
+    validation week: ``make select-model``)."""
 
     model_type = "lightgbm"
     default_params: ClassVar[dict[str, Any]] = {
         "n_estimators": 800,
         "learning_rate": 0.02,
-        "num_leaves": 15,
-        "min_child_samples": 200,
+        "num_leaves": 31,
+        "min_child_samples": 100,
         "subsample": 0.8,
         "subsample_freq": 1,
         "colsample_bytree": 0.8,

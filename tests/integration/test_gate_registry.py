@@ -15,6 +15,7 @@ from fraudcore.features.definitions import FEATURE_SET, MODEL_FEATURES
 from fraudcore.gate import run_gate
 from fraudcore.models import model_class
 from fraudcore.registry import CHAMPION, FEATURE_SET_TAG, ModelRegistry, RegistryError
+from pipelines.promote import promote
 
 pytestmark = pytest.mark.integration
 
@@ -110,3 +111,13 @@ def test_an_unreachable_registry_fails_the_gate_and_promotes_nothing(registry_wi
     with pytest.raises(RegistryError, match="failed"):
         run_gate(ModelRegistry(dead), versions["good"], _rows(500, seed=4), FEATURE_SET, 0.002)
     ModelRegistry(settings)  # point MLflow back at the live server for the tests that follow
+
+
+def test_promotion_by_hand_moves_the_alias_and_records_why(registry_with_models):
+    settings, versions = registry_with_models
+    registry = ModelRegistry(settings)
+    previous = promote(versions["poor"], "rollback drill", registry)
+    assert registry.aliases()[CHAMPION] == versions["poor"]
+    tags = registry.version(versions["poor"]).tags
+    assert tags["gate_decision"] == "promoted by hand" and tags["gate_reason"] == "rollback drill"
+    assert tags["gate_compared_with"] == previous

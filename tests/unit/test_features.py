@@ -19,8 +19,11 @@ from fraudcore.features.definitions import (
     MAX_WINDOWS_DAYS,
     MODEL_FEATURES,
     STD_WINDOWS_DAYS,
+    TERMINAL_FIRST_FRAUD,
     TERMINAL_KEY,
     TERMINAL_STATE,
+    TERMINAL_TX_SINCE_FIRST_FRAUD,
+    TERMINAL_WINDOWS_DAYS,
     WINDOW_STATE_TTL_DAYS,
     WINDOWS_DAYS,
 )
@@ -43,9 +46,9 @@ def _requests(transactions: pd.DataFrame, n: int, seed: int, until_days_after: i
     span_us = int((end - start + pd.Timedelta(days=until_days_after)) / pd.Timedelta(microseconds=1))
     random_times = start + pd.to_timedelta(rng.integers(0, span_us, n), unit="us")
     edge = transactions.sample(n, random_state=seed)
-    edge_offsets = rng.choice([0, 1, 7, 30, 8, 14, 37], n) * DAY + rng.choice([0, 1], n) * pd.Timedelta(
-        1, "us"
-    )
+    edge_offsets = rng.choice([0, 1, 7, 30, 8, 10, 14, 21, 37], n) * DAY + rng.choice(
+        [0, 1], n
+    ) * pd.Timedelta(1, "us")
     picks = transactions.sample(n, random_state=seed + 1)
     return pd.DataFrame(
         {
@@ -73,12 +76,18 @@ def _brute_force(transactions: pd.DataFrame, request: pd.Series) -> dict[str, fl
     recent = mine.loc[(mine["TX_DATETIME"] < t) & (mine["TX_DATETIME"] > t - max(WINDOWS_DAYS) * DAY)]
     out[CUSTOMER_LAST_TX] = to_us(recent["TX_DATETIME"]).max() if len(recent) else 0
     terminal = transactions[transactions[TERMINAL_KEY] == request[TERMINAL_KEY]]
-    for w in WINDOWS_DAYS:
+    for w in TERMINAL_WINDOWS_DAYS:
         seen = terminal[
             (terminal["TX_DATETIME"] > t - DELAY - w * DAY) & (terminal["TX_DATETIME"] <= t - DELAY)
         ]
         out[f"terminal_tx_count_{w}d"] = len(seen)
         out[f"terminal_fraud_count_{w}d"] = seen["TX_FRAUD"].sum()
+        frauds = seen.loc[seen["TX_FRAUD"] == 1, "TX_DATETIME"]
+        # The longest window comes last: its values stay.
+        out[TERMINAL_FIRST_FRAUD] = to_us(frauds).min() if len(frauds) else 0
+        out[TERMINAL_TX_SINCE_FIRST_FRAUD] = (
+            int((seen["TX_DATETIME"] >= frauds.min()).sum()) if len(frauds) else 0
+        )
     return out
 
 
@@ -98,6 +107,7 @@ def test_window_state_equals_a_brute_force_recomputation(small_transactions, req
     assert late.sum() > 10
     assert (state.loc[late, ["customer_tx_count_30d", "terminal_tx_count_30d"]] == 0).all().all()
     assert (state["customer_tx_count_1d"] > 0).sum() > 20 and (state["terminal_fraud_count_30d"] > 0).any()
+    assert (state[TERMINAL_FIRST_FRAUD] > 0).any()
 
 
 def _point_in_time(rows: pd.DataFrame, key: str, requests: pd.DataFrame) -> pd.DataFrame:
@@ -197,6 +207,9 @@ def test_request_features_count_the_scored_transaction_and_compare_with_the_ones
             CUSTOMER_LAST_TX: [to_us([pd.Timestamp("2018-04-06 03:00:00")])[0], 0],
             "terminal_tx_count_7d": [10, 0],
             "terminal_fraud_count_7d": [2, 0],
+            TERMINAL_FIRST_FRAUD: [to_us([pd.Timestamp("2018-03-29 03:00:00")])[0], 0],
+            TERMINAL_TX_SINCE_FIRST_FRAUD: [4, 0],
+            "terminal_fraud_count_30d": [3, 0],
         }
     )
     requests = pd.DataFrame(
@@ -218,11 +231,14 @@ def test_request_features_count_the_scored_transaction_and_compare_with_the_ones
     assert first["customer_max_over_mean_7d"] == pytest.approx(1.5)
     assert first["customer_days_since_last_tx"] == pytest.approx(1.0)
     assert first["terminal_risk_7d"] == pytest.approx(0.2) and first["terminal_nb_tx_7d"] == 10
+    assert first["terminal_days_since_first_known_fraud"] == pytest.approx(9.0)
+    assert first["terminal_risk_since_first_known_fraud"] == pytest.approx(0.75)
     # A customer and terminal never seen: the documented defaults of a new entity.
     assert (new["customer_nb_tx_1d"], new["customer_mean_amount_7d"]) == (1, 300.0)
     assert (new["amount_over_customer_mean_1d"], new["amount_zscore_7d"]) == (1.0, 0.0)
     assert new["customer_days_since_last_tx"] == DAYS_SINCE_LAST_TX_CAP
     assert (new["terminal_risk_30d"], new["terminal_nb_tx_30d"]) == (0.0, 0)
+    assert new["terminal_days_since_first_known_fraud"] == 0.0
 
 
 def test_model_features_from_raw_transactions_have_no_gaps(small_transactions):
