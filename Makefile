@@ -41,8 +41,8 @@ install: system-deps $(VENV)/.installed ## virtualenv with pinned packages + Deb
 up: install ## start the local runtime (SeaweedFS S3, Tansu Kafka, MLflow, Pushgateway, Prometheus)
 	$(PY) -m infra.local up
 
-down: ## stop every local server
-	@test -x $(PY) && $(PY) -m infra.local down || true
+down: ## stop every local server (reports each; fails if one cannot be stopped)
+	@if [ -x $(PY) ]; then $(PY) -m infra.local down; else echo "no virtualenv: nothing was started"; fi
 
 status: ## show each local server's state (exit 1 if one is not healthy)
 	$(PY) -m infra.local status
@@ -82,5 +82,5 @@ lint: install ## ruff
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-clean-state: down ## stop everything and delete the local runtime's data
-	rm -rf .platform
+clean-state: ## stop everything, then delete the state folder (FRAUD_STATE_DIR; refused while a server still runs)
+	@if [ -x $(PY) ]; then $(PY) -m infra.local clean; else echo "no virtualenv: nothing to clean"; fi

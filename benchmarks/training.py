@@ -136,7 +136,7 @@ def main() -> None:
     if "pipeline" in results:
         pipeline = results["pipeline"]
         lines += [
-            f"**Training pipeline** (`{' '.join(PIPELINE[1:])}`, from a running stack): "
+            f"**Training pipeline** (`python {' '.join(PIPELINE[1:])}`, from a running stack): "
             f"**{pipeline['wall_seconds']} s** wall (goal ≤ 90 s).",
             "",
             "| step | seconds |",

@@ -51,10 +51,13 @@ def materialize_online(end: dt.date | None) -> None:
     """Load the online store with each entity's event list as known at the end of ``end`` (default: the
     lake's last day)."""
     lake = TransactionLake()
-    last_day = end or lake.days()[-1]
+    days = lake.days()
+    if not days:
+        raise SystemExit("the raw lake is empty: run `make data` first")
+    last_day = end or days[-1]
     as_of = pd.Timestamp(last_day) + pd.Timedelta(days=1)
     started = time.monotonic()
-    raw = lake.read(last_day - dt.timedelta(days=TERMINAL_HISTORY_DAYS), last_day)
+    raw = lake.read(max(days[0], last_day - dt.timedelta(days=TERMINAL_HISTORY_DAYS)), last_day)
     written = materialize(feature_store(), raw, as_of.to_pydatetime())
     print(f"materialized event lists as of {as_of} ({written}) in {time.monotonic() - started:.1f} s")
 

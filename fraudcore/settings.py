@@ -65,6 +65,8 @@ class Settings(BaseSettings):
 
     # Observability.
     prometheus_url: str = "http://127.0.0.1:9090"
+    #: Expose Prometheus's HTTP reload/quit endpoints (--web.enable-lifecycle); off by default.
+    prometheus_lifecycle: bool = False
     pushgateway_url: str = "http://127.0.0.1:9091"
 
     # Reference dataset (read by path, never copied into the repository).

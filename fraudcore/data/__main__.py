@@ -9,8 +9,9 @@ from pathlib import Path
 
 from fraudcore.data.generator import GeneratorConfig, generate_transactions
 from fraudcore.data.lake import TransactionLake
-from fraudcore.data.reference import load_reference
+from fraudcore.data.reference import ReferenceDataMissing, ReferenceDataUnreadable, load_reference
 from fraudcore.data.summary import format_summary
+from fraudcore.partitions import PartialWriteError
 from fraudcore.schema import SchemaViolation
 
 
@@ -32,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    transactions = None
     if args.command == "generate":
         config = GeneratorConfig(
             n_customers=args.customers,
@@ -41,14 +43,18 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
         )
         transactions = generate_transactions(config)
-    else:
-        transactions = load_reference(args.path, args.start, args.end)
     lake = TransactionLake()
     try:
+        if args.command == "load":
+            transactions = load_reference(args.path, args.start, args.end)
         written = lake.write(transactions)
-    except SchemaViolation as violation:
-        print(violation, file=sys.stderr)
+    except (SchemaViolation, ReferenceDataMissing, ReferenceDataUnreadable) as error:
+        print(f"error: {error}", file=sys.stderr)
+        print("nothing was written", file=sys.stderr)
         return 2
+    except PartialWriteError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
     print(f"wrote {len(written)} daily partitions to s3://{lake.root}/")
     print(format_summary(transactions))
     return 0

@@ -103,10 +103,25 @@ def _genuine_transactions(rng: np.random.Generator, config: GeneratorConfig, pro
             "TX_AMOUNT": np.round(amount[order], 2),
         }
     )
-    frame.insert(0, "TRANSACTION_ID", np.arange(len(frame), dtype=np.int64))
     start = pd.Timestamp(config.start_date)
+    frame.insert(0, "TRANSACTION_ID", _day_based_ids(start, frame["TX_TIME_DAYS"].to_numpy()))
     frame.insert(1, "TX_DATETIME", start + pd.to_timedelta(frame["TX_TIME_SECONDS"], unit="s"))
     return frame
+
+
+#: Synthetic ids are (days since 1970-01-01) * ID_DAY_FACTOR + position in the day: unique across
+#: days, so regenerating some days never leaves an id used twice in the lake.
+ID_DAY_FACTOR = 10_000_000
+
+
+def _day_based_ids(start: pd.Timestamp, day_offset: np.ndarray) -> np.ndarray:
+    """Ids of transactions sorted by time, ``day_offset`` days after ``start``."""
+    day_number = (start.normalize() - pd.Timestamp("1970-01-01")).days + day_offset.astype(np.int64)
+    first_of_day = np.r_[True, day_number[1:] != day_number[:-1]] if len(day_number) else np.zeros(0, bool)
+    position = np.arange(len(day_number)) - np.maximum.accumulate(
+        np.where(first_of_day, np.arange(len(day_number)), 0)
+    )
+    return day_number * ID_DAY_FACTOR + position
 
 
 class _RowsByEntity:

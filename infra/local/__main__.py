@@ -1,4 +1,4 @@
-"""``python -m infra.local up|down|status [SERVICE ...]``: the embedded local runtime."""
+"""``python -m infra.local up|down|status|clean [SERVICE ...]``: the embedded local runtime."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from infra.local.services import BinaryMissing
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.local", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("command", choices=["up", "down", "status", "clean"])
     parser.add_argument("services", nargs="*", help="only these (default: all)")
     args = parser.parse_args(argv)
     settings = get_settings()
@@ -21,12 +21,15 @@ def main(argv: list[str] | None = None) -> int:
             runtime.up(settings, args.services)
         elif args.command == "down":
             runtime.down(settings, args.services)
+        elif args.command == "clean":
+            runtime.clean(settings)
         else:
             report = runtime.status(settings, args.services)
             for entry in report:
-                print(f"{entry.name:<12} {entry.state:<10} pid={entry.pid or '-':<8} {entry.url}")
+                note = f"  ({entry.note})" if entry.note else ""
+                print(f"{entry.name:<12} {entry.state:<10} pid={entry.pid or '-':<8} {entry.url}{note}")
             return 0 if all(entry.state == "healthy" for entry in report) else 1
-    except (runtime.StartError, BinaryMissing) as error:
+    except (runtime.StartError, runtime.StopError, BinaryMissing) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

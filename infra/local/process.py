@@ -1,48 +1,88 @@
-"""A server process of the local runtime: pid file, log file, start in its own session, stop by group."""
+"""A server process of the local runtime: identity-checked pid file, log file, stop by process group.
+
+A pid alone names nothing after a reboot or a container restart: the number may belong to any
+process by then. So the pid file records what identifies the process the runtime started (the
+machine's boot id, the process's start time from ``/proc``, its command line, and that it leads
+its own process group), and the runtime signals a pid only when all of it still matches. A pid
+file that does not match is reported and removed; nothing is signalled.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import time
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
+
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields of ``/proc/<pid>/stat`` after the command name (state is the first), or None."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError, PermissionError):
+        return None
 
 
 def process_alive(pid: int) -> bool:
     """True when ``pid`` exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
-        return False
-    return state != "Z"
+    fields = _stat_fields(pid)
+    return fields is not None and fields[0] != "Z"
 
 
 def group_members(pgid: int) -> list[int]:
     """Live processes whose process group is ``pgid`` (a server and the workers it forked)."""
     members = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(entry.name))
+        if entry.name.isdigit():
+            fields = _stat_fields(int(entry.name))
+            if fields is not None and int(fields[2]) == pgid and fields[0] != "Z":
+                members.append(int(entry.name))
     return members
 
 
+def _boot_id() -> str:
+    try:
+        return BOOT_ID.read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class ProcessIdentity:
+    """What tells the process the runtime started from any other that later got its pid."""
+
+    pid: int
+    boot_id: str
+    start_ticks: int  # /proc/<pid>/stat field 22: start time in clock ticks since boot
+    cmdline: list[str]
+    pgid: int
+
+    @classmethod
+    def of(cls, pid: int) -> ProcessIdentity | None:
+        """The identity of the live process ``pid``, or None when there is none."""
+        fields = _stat_fields(pid)
+        if fields is None or fields[0] == "Z":
+            return None
+        try:
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            return None
+        cmdline = [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+        return cls(pid, _boot_id(), int(fields[19]), cmdline, int(fields[2]))
+
+    def describe(self) -> str:
+        return f"pid {self.pid} ({' '.join(self.cmdline)[:80] or '?'})"
+
+
 class ManagedProcess:
-    """One server started by the runtime, tracked by ``<state>/pids/<name>.pid``."""
+    """One server started by the runtime, tracked by ``<state>/pids/<name>.pid`` (JSON identity)."""
 
     def __init__(self, name: str, state_dir: Path):
         self.name = name
@@ -50,21 +90,53 @@ class ManagedProcess:
         self.log_file = state_dir / "logs" / f"{name}.log"
         self._popen: subprocess.Popen | None = None
 
-    @property
-    def pid(self) -> int | None:
+    def recorded(self) -> ProcessIdentity | None:
+        """The identity in the pid file; None when there is none or it cannot be read (a bare pid
+        written by an older runtime counts as unreadable: it cannot be verified)."""
         try:
-            return int(self.pid_file.read_text().strip())
-        except (FileNotFoundError, ValueError):
+            return ProcessIdentity(**json.loads(self.pid_file.read_text()))
+        except (FileNotFoundError, ValueError, TypeError):
             return None
 
+    @property
+    def pid(self) -> int | None:
+        recorded = self.recorded()
+        return recorded.pid if recorded else None
+
+    def check(self) -> tuple[str, str]:
+        """("running" | "stale" | "absent", why): running only when the recorded identity matches a
+        live process that still leads its own process group."""
+        if self._popen is not None:  # started by this very process: the child handle is proof
+            code = self._popen.poll()
+            return (
+                ("running", f"pid {self._popen.pid}")
+                if code is None
+                else ("stale", f"exited with code {code}")
+            )
+        if not self.pid_file.exists():
+            return "absent", "no pid file"
+        recorded = self.recorded()
+        if recorded is None:
+            return "stale", (
+                f"pid file {self.pid_file} cannot be verified (unreadable, or a bare pid from an older "
+                "runtime): if that server still runs, stop it yourself"
+            )
+        if recorded.boot_id != _boot_id():
+            return "stale", f"pid {recorded.pid} was recorded before the machine restarted"
+        current = ProcessIdentity.of(recorded.pid)
+        if current is None:
+            return "stale", f"pid {recorded.pid} is gone"
+        if (current.start_ticks, current.cmdline) != (recorded.start_ticks, recorded.cmdline):
+            return "stale", f"pid {recorded.pid} now belongs to another process: {current.describe()}"
+        if current.pgid != recorded.pid:
+            return "stale", f"pid {recorded.pid} no longer leads its own process group"
+        return "running", recorded.describe()
+
     def alive(self) -> bool:
-        if self._popen is not None and self._popen.poll() is not None:
-            return False
-        pid = self.pid
-        return pid is not None and process_alive(pid)
+        return self.check()[0] == "running"
 
     def start(self, argv: list[str], env: Mapping[str, str], cwd: Path) -> int:
-        """Start ``argv`` in a new session, its output appended to the log file; return its pid."""
+        """Start ``argv`` in a new session, its output appended to the log file; record its identity."""
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
@@ -79,26 +151,56 @@ class ManagedProcess:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self.pid_file.write_text(f"{self._popen.pid}\n")
+        # The start time is set at fork; the command line is the argv given to exec (right after
+        # Popen, /proc may still show the parent's, before the exec).
+        forked = ProcessIdentity.of(self._popen.pid)
+        start_ticks = forked.start_ticks if forked else -1
+        identity = ProcessIdentity(self._popen.pid, _boot_id(), start_ticks, list(argv), self._popen.pid)
+        temporary = self.pid_file.with_suffix(".tmp")
+        temporary.write_text(json.dumps(asdict(identity)) + "\n")
+        temporary.replace(self.pid_file)
         return self._popen.pid
 
-    def stop(self, timeout_s: float = 10.0) -> bool:
-        """SIGTERM the process group, SIGKILL what is left after ``timeout_s``; True if it was running."""
-        pid = self.pid
-        was_running = pid is not None and (process_alive(pid) or bool(group_members(pid)))
-        if pid is not None and was_running:
-            self._signal_group(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout_s
-            while group_members(pid) and time.monotonic() < deadline:
+    def stop(self, timeout_s: float = 10.0) -> str:
+        """Stop our server: SIGTERM its process group, SIGKILL what is left after ``timeout_s``.
+
+        Returns what was done. Never signals a process whose identity does not match the pid file:
+        a stale or foreign pid file is removed and reported instead. Raises PermissionError or
+        TimeoutError when our server cannot be stopped (the pid file is then kept).
+        """
+        state, why = self.check()
+        recorded = self.recorded()
+        if state == "absent":
+            return "not running"
+        if state == "stale":
+            # Workers left by our own leader keep its group id, which the kernel does not hand out
+            # while they live: they are still ours to stop.
+            orphans = group_members(recorded.pid) if recorded and recorded.boot_id == _boot_id() else []
+            leader_gone = recorded is not None and ProcessIdentity.of(recorded.pid) is None
+            if orphans and leader_gone:
+                self._stop_group(recorded.pid, timeout_s)
+                self.pid_file.unlink(missing_ok=True)
+                return f"stopped {len(orphans)} leftover worker(s) of pid {recorded.pid}"
+            self.pid_file.unlink(missing_ok=True)
+            return f"stale pid file removed, nothing signalled: {why}"
+        self._stop_group(recorded.pid, timeout_s)
+        self.pid_file.unlink(missing_ok=True)
+        return "stopped"
+
+    def _stop_group(self, pgid: int, timeout_s: float) -> None:
+        self._signal_group(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while group_members(pgid) and time.monotonic() < deadline:
+            self._reap()
+            time.sleep(0.1)
+        if group_members(pgid):
+            self._signal_group(pgid, signal.SIGKILL)
+            while group_members(pgid) and time.monotonic() < deadline + 5:
                 self._reap()
                 time.sleep(0.1)
-            if group_members(pid):
-                self._signal_group(pid, signal.SIGKILL)
-                while group_members(pid) and time.monotonic() < deadline + 5:
-                    time.sleep(0.1)
-            self._reap()
-        self.pid_file.unlink(missing_ok=True)
-        return was_running
+        self._reap()
+        if group_members(pgid):
+            raise TimeoutError(f"{self.name}: process group {pgid} still alive after SIGKILL")
 
     def log_tail(self, lines: int = 20) -> str:
         try:

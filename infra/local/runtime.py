@@ -1,18 +1,37 @@
-"""Start, stop and inspect the local runtime's servers."""
+"""Start, stop, inspect and clean the local runtime's servers.
+
+``up`` and ``down`` hold a lock in the state folder, so two of them never run at once (a second
+``up`` waits, then finds the servers running). ``down`` visits every server whatever happens to
+one of them and reports each. ``clean`` deletes the state folder only once nothing of the
+runtime still runs.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from fraudcore.settings import REPO_ROOT, Settings
 from infra.local.health import tcp_open
 from infra.local.process import ManagedProcess
 from infra.local.services import Service, all_services
 
+#: Marks a folder as a state folder of this runtime (``clean`` deletes nothing else).
+STATE_MARKER = ".fraud-platform-state"
+LOCK_TIMEOUT_S = 600.0
+
 
 class StartError(RuntimeError):
     """A server could not be started; the message says which and why."""
+
+
+class StopError(RuntimeError):
+    """Some servers could not be stopped; the message lists them and why."""
 
 
 @dataclass
@@ -21,10 +40,37 @@ class ServiceStatus:
     state: str  # "healthy", "unhealthy" (running but failing its check) or "down"
     pid: int | None
     url: str
+    note: str = ""  # why a pid file was not trusted, when it was not
+
+
+def _state_dir(settings: Settings) -> Path:
+    return settings.state_dir.resolve()
+
+
+@contextlib.contextmanager
+def state_lock(settings: Settings, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Hold ``<state>/runtime.lock`` (an flock: released by the kernel if the holder dies)."""
+    state = _state_dir(settings)
+    state.mkdir(parents=True, exist_ok=True)
+    (state / STATE_MARKER).touch()
+    with (state / "runtime.lock").open("w") as handle:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StartError(f"another `up` or `down` holds {state / 'runtime.lock'}") from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _process(service: Service, settings: Settings) -> ManagedProcess:
-    return ManagedProcess(service.name, settings.state_dir.resolve())
+    return ManagedProcess(service.name, _state_dir(settings))
 
 
 def _select(settings: Settings, names: list[str] | None) -> list[Service]:
@@ -40,62 +86,111 @@ def _select(settings: Settings, names: list[str] | None) -> list[Service]:
 def _wait_healthy(service: Service, process: ManagedProcess) -> None:
     deadline = time.monotonic() + service.start_timeout_s
     while not service.healthy():
-        if not process.alive():
+        state, why = process.check()
+        if state != "running":
             raise StartError(
-                f"{service.name} exited during start-up; log {process.log_file}:\n{process.log_tail()}"
+                f"{service.name} exited during start-up ({why}); "
+                f"log {process.log_file}:\n{process.log_tail()}"
             )
         if time.monotonic() > deadline:
             process.stop(service.stop_timeout_s)
             raise StartError(
-                f"{service.name} not healthy after {service.start_timeout_s:.0f} s; log {process.log_file}:\n"
-                f"{process.log_tail()}"
+                f"{service.name} not healthy after {service.start_timeout_s:.0f} s (stopped it); "
+                f"log {process.log_file}:\n{process.log_tail()}"
             )
         time.sleep(0.25)
 
 
-def start_service(service: Service, settings: Settings) -> str:
+def _busy_ports(service: Service) -> list[str]:
+    return [
+        f"{port} (set by {service.port_settings.get(port, 'its FRAUD_* setting')})"
+        for port in service.ports
+        if tcp_open("127.0.0.1", port, timeout_s=0.3)
+    ]
+
+
+def start_service(service: Service, settings: Settings, echo=print) -> str:
     """Start one server unless it already runs; return what was done."""
     process = _process(service, settings)
-    if process.alive():
+    state, _ = process.check()
+    if state == "running":
         _wait_healthy(service, process)
         service.after_start()
         return "already running"
-    process.stop(0)  # forget a stale pid file (and any orphaned workers of it)
-    busy = [port for port in service.ports if tcp_open("127.0.0.1", port, timeout_s=0.3)]
+    if state == "stale":
+        echo(f"{service.name}: {process.stop(service.stop_timeout_s)}")
+    busy = _busy_ports(service)
     if busy:
         raise StartError(
-            f"{service.name}: port(s) {busy} already in use by a process this runtime did not start; "
-            "stop it, or move the service with its FRAUD_* setting"
+            f"{service.name}: port {', '.join(busy)} already in use by a process this runtime did not "
+            "start; stop that process, or move the server with the setting named"
         )
-    command = service.command()
     service.prepare()
-    process.start(command, service.env, cwd=REPO_ROOT)
+    process.start(service.command(), service.env, cwd=REPO_ROOT)
     _wait_healthy(service, process)
-    service.after_start()
+    try:
+        service.after_start()
+    except Exception as error:
+        process.stop(service.stop_timeout_s)
+        raise StartError(
+            f"{service.name} started, but {service.after_start_what} failed (stopped it): {error}"
+        ) from error
     return "started"
 
 
 def up(settings: Settings, names: list[str] | None = None, echo=print) -> None:
-    """Start the servers in dependency order; idempotent."""
-    for service in _select(settings, names):
-        started = time.monotonic()
-        outcome = start_service(service, settings)
-        echo(f"{service.name:<12} {outcome:<16} {service.url}  ({time.monotonic() - started:.1f} s)")
+    """Start the servers in dependency order; idempotent; one `up` or `down` at a time."""
+    with state_lock(settings):
+        for service in _select(settings, names):
+            started = time.monotonic()
+            outcome = start_service(service, settings, echo)
+            echo(f"{service.name:<12} {outcome:<16} {service.url}  ({time.monotonic() - started:.1f} s)")
 
 
 def down(settings: Settings, names: list[str] | None = None, echo=print) -> None:
-    """Stop the servers in reverse order."""
-    for service in reversed(_select(settings, names)):
-        stopped = _process(service, settings).stop(service.stop_timeout_s)
-        echo(f"{service.name:<12} {'stopped' if stopped else 'not running'}")
+    """Stop the servers in reverse order, every one of them whatever fails; raise StopError at the end."""
+    failures = []
+    with state_lock(settings):
+        for service in reversed(_select(settings, names)):
+            try:
+                outcome = _process(service, settings).stop(service.stop_timeout_s)
+            except (OSError, TimeoutError) as error:
+                outcome = f"NOT stopped: {type(error).__name__}: {error}"
+                failures.append(f"{service.name}: {error}")
+            echo(f"{service.name:<12} {outcome}")
+    if failures:
+        raise StopError("could not stop: " + "; ".join(failures))
 
 
 def status(settings: Settings, names: list[str] | None = None) -> list[ServiceStatus]:
-    """Each server's state, from its pid file and its health check."""
+    """Each server's state, from its verified pid file and its health check."""
     report = []
     for service in _select(settings, names):
         process = _process(service, settings)
-        alive = process.alive()
-        state = ("healthy" if service.healthy() else "unhealthy") if alive else "down"
-        report.append(ServiceStatus(service.name, state, process.pid if alive else None, service.url))
+        state, why = process.check()
+        if state == "running":
+            report.append(
+                ServiceStatus(
+                    service.name, "healthy" if service.healthy() else "unhealthy", process.pid, service.url
+                )
+            )
+        else:
+            report.append(
+                ServiceStatus(service.name, "down", None, service.url, why if state == "stale" else "")
+            )
     return report
+
+
+def clean(settings: Settings, echo=print) -> Path:
+    """Stop every server, then delete the state folder; refuse while one could not be stopped, or when
+    the folder is not a state folder of this runtime."""
+    state = _state_dir(settings)
+    if not state.exists():
+        echo(f"nothing to delete: {state} does not exist")
+        return state
+    if not (state / STATE_MARKER).exists() and any(state.iterdir()):
+        raise StopError(f"{state} is not a state folder of this runtime (no {STATE_MARKER}): not deleting it")
+    down(settings, echo=echo)  # raises StopError, deleting nothing, when a server is left running
+    shutil.rmtree(state)
+    echo(f"deleted {state}")
+    return state

@@ -31,6 +31,10 @@ class Service:
     env: dict[str, str] = field(default_factory=dict)
     prepare: Callable[[], None] = lambda: None
     after_start: Callable[[], None] = lambda: None
+    #: What ``after_start`` does, for error messages ("creating buckets").
+    after_start_what: str = "its set-up"
+    #: Port -> the setting that moves it, for error messages.
+    port_settings: dict[int, str] = field(default_factory=dict)
     start_timeout_s: float = 60.0
     stop_timeout_s: float = 10.0
 
@@ -91,15 +95,26 @@ def _seaweedfs(settings: Settings, state: Path) -> Service:
             "-volume.max=100",
         ]
 
-    server_ports = [ports.weed_master, ports.weed_volume, ports.weed_filer, s3_port]
+    server_ports = {
+        ports.weed_master: "FRAUD_LOCAL__WEED_MASTER",
+        ports.weed_volume: "FRAUD_LOCAL__WEED_VOLUME",
+        ports.weed_filer: "FRAUD_LOCAL__WEED_FILER",
+        s3_port: "FRAUD_S3_ENDPOINT_URL",
+    }
+    grpc_ports = {
+        port + 10_000: f"{setting} (its gRPC port: + 10000)" for port, setting in server_ports.items()
+    }
+    port_settings = {**server_ports, **grpc_ports, ports.weed_metrics: "FRAUD_LOCAL__WEED_METRICS"}
     return Service(
         name="seaweedfs",
         url=settings.s3_endpoint_url,
-        ports=[*server_ports, *(port + 10_000 for port in server_ports), ports.weed_metrics],
+        ports=list(port_settings),
         command=command,
         healthy=lambda: http_ok(f"{settings.s3_endpoint_url}/healthz"),
         prepare=prepare,
         after_start=lambda: bootstrap.create_buckets(settings),
+        after_start_what="creating the buckets",
+        port_settings=port_settings,
         stop_timeout_s=8.0,
     )
 
@@ -124,6 +139,8 @@ def _kafka(settings: Settings) -> Service:
         healthy=lambda: tcp_open(host, int(port)),
         env={"AWS_ENDPOINT": settings.s3_endpoint_url, "AWS_ALLOW_HTTP": "true", **settings.s3_env()},
         after_start=lambda: bootstrap.create_topics(settings),
+        after_start_what="creating the topics",
+        port_settings={int(port): "FRAUD_KAFKA_BOOTSTRAP_SERVERS"},
     )
 
 
@@ -155,6 +172,7 @@ def _mlflow(settings: Settings, state: Path) -> Service:
         ],
         healthy=lambda: http_ok(f"{settings.mlflow_tracking_uri}/health"),
         env=settings.s3_env(),
+        port_settings={url.port or 80: "FRAUD_MLFLOW_TRACKING_URI"},
         start_timeout_s=90.0,
     )
 
@@ -173,6 +191,7 @@ def _pushgateway(settings: Settings, state: Path) -> Service:
             f"--persistence.file={data_dir / 'metrics.data'}",
         ],
         healthy=lambda: http_ok(f"{settings.pushgateway_url}/-/ready"),
+        port_settings={port_of(settings.pushgateway_url): "FRAUD_PUSHGATEWAY_URL"},
     )
 
 
@@ -189,9 +208,11 @@ def _prometheus(settings: Settings, state: Path) -> Service:
             f"--config.file={prom_dir / 'prometheus.yml'}",
             f"--storage.tsdb.path={prom_dir / 'data'}",
             f"--web.listen-address={address}",
-            "--web.enable-lifecycle",
+            # Reload and shutdown over HTTP only when asked for (FRAUD_PROMETHEUS_LIFECYCLE=true).
+            *(["--web.enable-lifecycle"] if settings.prometheus_lifecycle else []),
         ],
         healthy=lambda: http_ok(f"{settings.prometheus_url}/-/ready"),
+        port_settings={port_of(settings.prometheus_url): "FRAUD_PROMETHEUS_URL"},
     )
 
 

@@ -7,6 +7,7 @@ import datetime as dt
 import pandas as pd
 
 from fraudcore.evaluation import train_rows
+from fraudcore.features.offline import feature_days_needed, raw_days_needed
 from fraudcore.schema import LABEL, validate_transactions
 from pipelines.steps.split import split_from_json
 
@@ -19,13 +20,13 @@ class DataQualityError(ValueError):
 
 
 def quality_problems(raw: pd.DataFrame, split_json: str) -> list[str]:
-    """Readable reasons why ``raw`` cannot train the split (empty when it can)."""
+    """Readable reasons why ``raw`` cannot train the split (empty when it can): every day from the
+    feature look-back's first to the test's last must hold transactions."""
     split = split_from_json(split_json)
     problems = []
     present = set(raw["TX_DATETIME"].dt.date)
-    wanted = [
-        split.train_start + dt.timedelta(days=i) for i in range((split.test_end - split.train_start).days + 1)
-    ]
+    first, last = raw_days_needed(*feature_days_needed(split.train_start, split.test_end))
+    wanted = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
     missing = [day.isoformat() for day in wanted if day not in present]
     if missing:
         problems.append(f"days without transactions: {missing[:10]}{' ...' if len(missing) > 10 else ''}")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from fraudcore.data.generator import GeneratorConfig, generate_transactions
+from fraudcore.data.generator import ID_DAY_FACTOR, GeneratorConfig, generate_transactions
 from fraudcore.schema import validate_transactions
 
 # Measured on ../shared/data/fraud-handbook-transactions.parquet (183 days, 1,754,155 rows).
@@ -38,7 +37,21 @@ def test_times_are_consistent(small_transactions):
     assert (tx["TX_DATETIME"] == start + pd.to_timedelta(tx["TX_TIME_SECONDS"], unit="s")).all()
     assert (tx["TX_TIME_SECONDS"] // 86_400 == tx["TX_TIME_DAYS"]).all()
     assert tx["TX_DATETIME"].is_monotonic_increasing
-    assert (tx["TRANSACTION_ID"] == np.arange(len(tx))).all()
+    assert tx["TRANSACTION_ID"].is_monotonic_increasing and tx["TRANSACTION_ID"].is_unique
+
+
+def test_ids_are_unique_across_days_and_shorter_reruns():
+    """Ids say which day they belong to: a rerun over fewer days never reuses another day's ids."""
+    long_run = generate_transactions(
+        GeneratorConfig(n_customers=100, n_terminals=200, n_days=6, seed=1), False
+    )
+    short_rerun = generate_transactions(
+        GeneratorConfig(n_customers=100, n_terminals=200, n_days=3, seed=2), False
+    )
+    kept_days = long_run[long_run["TX_TIME_DAYS"] >= 3]
+    assert set(short_rerun["TRANSACTION_ID"]).isdisjoint(kept_days["TRANSACTION_ID"])
+    first_id = long_run.groupby("TX_TIME_DAYS")["TRANSACTION_ID"].min()
+    assert (first_id // ID_DAY_FACTOR).diff().dropna().eq(1).all()
 
 
 def test_overall_fraud_rate_and_volume_match_reference(full_simulation):

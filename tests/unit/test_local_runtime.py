@@ -54,7 +54,7 @@ def test_port_taken_by_a_stranger_is_a_clear_error(settings):
         stranger.bind(("127.0.0.1", 0))
         stranger.listen()
         port = stranger.getsockname()[1]
-        with pytest.raises(runtime.StartError, match=rf"sleeper: port\(s\) \[{port}\] already in use"):
+        with pytest.raises(runtime.StartError, match=rf"sleeper: port {port} \(set by .*\) already in use"):
             runtime.start_service(_service("sleeper", [port]), settings)
 
 

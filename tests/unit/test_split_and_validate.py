@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pandas as pd
 import pytest
 
+from fraudcore.data.generator import GeneratorConfig, generate_transactions
 from pipelines.steps.split import resolve_split, split_from_json, split_to_json
 from pipelines.steps.validate import quality_problems
 
@@ -34,13 +34,25 @@ def test_a_split_the_lake_cannot_feed_is_explained():
         resolve_split("", "", 7, [])
 
 
-def test_quality_problems_name_missing_days_and_missing_frauds(small_transactions):
-    split = split_to_json(resolve_split("2018-04-02", "2018-04-03", 2, _lake("2018-01-01", 104)))
-    assert quality_problems(small_transactions, split) == []
-    no_fraud = small_transactions.assign(TX_FRAUD=small_transactions["TX_FRAUD"] * 0)
+@pytest.fixture(scope="module")
+def two_months():
+    """Enough days for a two-day split and its feature look-back."""
+    return generate_transactions(GeneratorConfig(n_customers=200, n_terminals=400, n_days=51, seed=4), False)
+
+
+def test_quality_problems_name_missing_days_and_missing_frauds(two_months):
+    split = split_to_json(resolve_split("2018-05-10", "2018-05-11", 2, _lake("2018-04-01", 51)))
+    assert quality_problems(two_months, split) == []
+    no_fraud = two_months.assign(TX_FRAUD=two_months["TX_FRAUD"] * 0)
     reasons = quality_problems(no_fraud, split)
     assert any("fraud rate 0.0000%" in reason for reason in reasons)
     assert any("no fraud in the training days" in reason for reason in reasons)
-    gap = small_transactions[small_transactions["TX_DATETIME"].dt.date != dt.date(2018, 4, 3)]
-    assert any("days without transactions: ['2018-04-03']" in r for r in quality_problems(gap, split))
-    assert pd.Timestamp("2018-04-03") not in set(gap["TX_DATETIME"].dt.normalize())
+    gap = two_months[two_months["TX_DATETIME"].dt.date != dt.date(2018, 5, 11)]
+    assert any("days without transactions: ['2018-05-11']" in r for r in quality_problems(gap, split))
+
+
+def test_a_day_missing_in_the_feature_look_back_is_named(two_months):
+    """The look-back starts 38 days before training (37 of windows, 1 of state TTL)."""
+    split = split_to_json(resolve_split("2018-05-10", "2018-05-11", 2, _lake("2018-04-01", 51)))
+    gap = two_months[two_months["TX_DATETIME"].dt.date != dt.date(2018, 4, 2)]
+    assert any("days without transactions: ['2018-04-02']" in r for r in quality_problems(gap, split))
