@@ -15,7 +15,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -84,10 +84,11 @@ class ProcessIdentity:
 class ManagedProcess:
     """One server started by the runtime, tracked by ``<state>/pids/<name>.pid`` (JSON identity)."""
 
-    def __init__(self, name: str, state_dir: Path):
+    def __init__(self, name: str, state_dir: Path, expected_argv: Callable[[], list[str]] | None = None):
         self.name = name
         self.pid_file = state_dir / "pids" / f"{name}.pid"
         self.log_file = state_dir / "logs" / f"{name}.log"
+        self.expected_argv = expected_argv
         self._popen: subprocess.Popen | None = None
 
     def recorded(self) -> ProcessIdentity | None:
@@ -115,7 +116,7 @@ class ManagedProcess:
             )
         if not self.pid_file.exists():
             return "absent", "no pid file"
-        recorded = self.recorded()
+        recorded = self.recorded() or self._adopt_bare_pid()
         if recorded is None:
             return "stale", (
                 f"pid file {self.pid_file} cannot be verified (unreadable, or a bare pid from an older "
@@ -131,6 +132,24 @@ class ManagedProcess:
         if current.pgid != recorded.pid:
             return "stale", f"pid {recorded.pid} no longer leads its own process group"
         return "running", recorded.describe()
+
+    def _adopt_bare_pid(self) -> ProcessIdentity | None:
+        """A bare pid written by the previous runtime: trusted only if that process leads its own
+        group and runs exactly the command this runtime would start for the server (its state
+        paths and ports included); the pid file is then rewritten with the full identity."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        current = ProcessIdentity.of(pid)
+        try:
+            expected = self.expected_argv() if self.expected_argv else None
+        except Exception:  # the server's binary is gone: nothing to compare with
+            expected = None
+        if current is None or expected is None or current.pgid != pid or current.cmdline != list(expected):
+            return None
+        self.pid_file.write_text(json.dumps(asdict(current)) + "\n")
+        return current
 
     def alive(self) -> bool:
         return self.check()[0] == "running"

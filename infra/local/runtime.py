@@ -70,7 +70,7 @@ def state_lock(settings: Settings, timeout_s: float = LOCK_TIMEOUT_S) -> Iterato
 
 
 def _process(service: Service, settings: Settings) -> ManagedProcess:
-    return ManagedProcess(service.name, _state_dir(settings))
+    return ManagedProcess(service.name, _state_dir(settings), expected_argv=service.command)
 
 
 def _select(settings: Settings, names: list[str] | None) -> list[Service]:
@@ -183,14 +183,26 @@ def status(settings: Settings, names: list[str] | None = None) -> list[ServiceSt
 
 def clean(settings: Settings, echo=print) -> Path:
     """Stop every server, then delete the state folder; refuse while one could not be stopped, or when
-    the folder is not a state folder of this runtime."""
+    the folder is not a state folder of this runtime (its marker, or an older runtime's pids/ and logs/)."""
     state = _state_dir(settings)
     if not state.exists():
         echo(f"nothing to delete: {state} does not exist")
         return state
-    if not (state / STATE_MARKER).exists() and any(state.iterdir()):
+    made_here = (state / STATE_MARKER).exists() or ((state / "pids").is_dir() and (state / "logs").is_dir())
+    if not made_here and any(state.iterdir()):
         raise StopError(f"{state} is not a state folder of this runtime (no {STATE_MARKER}): not deleting it")
     down(settings, echo=echo)  # raises StopError, deleting nothing, when a server is left running
+    # A server whose pid file could not be verified was not signalled, and may still write here.
+    still_listening = [
+        f"{service.name} ({', '.join(busy)})"
+        for service in all_services(settings)
+        if (busy := _busy_ports(service))
+    ]
+    if still_listening:
+        raise StopError(
+            f"not deleting {state}: ports of {', '.join(still_listening)} are still in use, by servers this "
+            "runtime could not verify as its own; stop them, then run clean again"
+        )
     shutil.rmtree(state)
     echo(f"deleted {state}")
     return state

@@ -125,6 +125,22 @@ def test_a_bare_pid_from_an_older_runtime_is_not_trusted(settings, stranger):
     assert process_alive(stranger.pid) and "cannot be verified" in lines[0] and not path.exists()
 
 
+def test_a_bare_pid_of_the_exact_server_command_is_adopted(settings, monkeypatch):
+    """Upgrading with a stack started by the previous runtime: its bare pid files are verified by
+    the command line this runtime would run for the server, and the stack is stopped normally."""
+    port = _free_port()
+    service = _service("listener", port)
+    monkeypatch.setattr(runtime, "all_services", lambda _settings: [service])
+    server = subprocess.Popen(service.command(), start_new_session=True)
+    path = settings.state_dir / "pids" / "listener.pid"
+    path.parent.mkdir(parents=True)
+    path.write_text(f"{server.pid}\n")
+    assert [s.state for s in runtime.status(settings)] in (["healthy"], ["unhealthy"])
+    lines: list[str] = []
+    runtime.down(settings, echo=lines.append)
+    assert lines == ["listener     stopped"] and server.wait(timeout=10) is not None
+
+
 def test_two_concurrent_ups_start_one_copy(settings, monkeypatch):
     port = _free_port()
     service = _service("listener", port)
@@ -219,6 +235,28 @@ def test_down_stops_every_server_even_when_one_fails(settings, monkeypatch):
     monkeypatch.setattr(ManagedProcess, "stop", real_stop)
     runtime.clean(settings, echo=lambda _line: None)
     assert not process_alive(pids["second"]) and not settings.state_dir.exists()
+
+
+def test_clean_refuses_while_a_server_it_could_not_verify_still_listens(settings, monkeypatch):
+    port = _free_port()
+    service = _service("legacy", port)
+    monkeypatch.setattr(runtime, "all_services", lambda _settings: [service])
+    # Not the exact command this runtime would run (an extra argument): cannot be verified.
+    server = subprocess.Popen([*_listener(port), "started-by-hand"], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not service.healthy() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        pid_file = settings.state_dir / "pids" / "legacy.pid"
+        pid_file.parent.mkdir(parents=True)
+        pid_file.write_text(f"{server.pid}\n")  # written by an older runtime: cannot be verified
+        (settings.state_dir / runtime.STATE_MARKER).touch()
+        with pytest.raises(runtime.StopError, match=rf"ports of legacy \({port} .*still in use"):
+            runtime.clean(settings, echo=lambda _line: None)
+        assert settings.state_dir.exists() and server.poll() is None
+    finally:
+        server.kill()
+        server.wait()
 
 
 def test_clean_deletes_only_a_state_folder_of_this_runtime(tmp_path, monkeypatch):
