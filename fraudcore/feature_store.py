@@ -10,30 +10,33 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from urllib.parse import urlparse
 
+import numpy as np
 import pandas as pd
 from feast import FeatureStore, RepoConfig
 from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
 
 from fraudcore.features.definitions import (
-    CUSTOMER_EVENTS,
+    CUSTOMER_EVENT_TIMES,
     CUSTOMER_EVENTS_VIEW,
     CUSTOMER_KEY,
     EVENT_TIMESTAMP,
     MODEL_FEATURES,
     ONLINE_SERVICE,
-    TERMINAL_EVENTS,
+    TERMINAL_EVENT_TIMES,
     TERMINAL_EVENTS_VIEW,
     TERMINAL_HISTORY_DAYS,
     TERMINAL_KEY,
     TRAINING_SERVICE,
 )
 from fraudcore.features.offline import OfflineFeatureStore, event_list_snapshots
-from fraudcore.features.online import state_from_event_lists
-from fraudcore.features.request import request_features
+from fraudcore.features.online import state_from_event_arrays
+from fraudcore.features.request import request_feature_arrays, request_features
 from fraudcore.features.state import LOOKUP_BEFORE_US
 from fraudcore.features.windows import to_us
 from fraudcore.settings import Settings, get_settings
@@ -141,28 +144,61 @@ def training_features(store: FeatureStore, transactions: pd.DataFrame) -> pd.Dat
     return pd.concat([transactions, features], axis=1)
 
 
+@dataclass(frozen=True)
+class OnlineFeatures:
+    """Model features of a batch of requests from the online store, and what they were computed from."""
+
+    columns: dict[str, np.ndarray]  # model feature -> one value per request
+    state: dict[str, np.ndarray]  # window state the features came from
+    customer_state_at: np.ndarray  # when each customer's state was written (s since the epoch, 0: none)
+    terminal_state_at: np.ndarray
+
+
+class OnlineFeatureReader:
+    """Reads each request's customer and terminal event lists from Feast's online store and computes
+    the model's features at the request's time (the real-time service and the stream consumer)."""
+
+    def __init__(self, store: FeatureStore):
+        self.store = store
+        self.service = store.get_feature_service(ONLINE_SERVICE)
+
+    def lookup(self, customers: Sequence[int], terminals: Sequence[int]) -> dict[str, list]:
+        rows = [
+            {CUSTOMER_KEY: int(c), TERMINAL_KEY: int(t)} for c, t in zip(customers, terminals, strict=True)
+        ]
+        return self.store.get_online_features(features=self.service, entity_rows=rows).to_dict(
+            include_event_timestamps=True
+        )
+
+    def features(
+        self, customers: Sequence[int], terminals: Sequence[int], amounts: np.ndarray, request_us: np.ndarray
+    ) -> OnlineFeatures:
+        found = self.lookup(customers, terminals)
+        state = state_from_event_arrays(found, request_us)
+        columns = request_feature_arrays(np.asarray(amounts, np.float64), request_us, state)
+        return OnlineFeatures(
+            columns,
+            state,
+            np.asarray(found[f"{CUSTOMER_EVENT_TIMES}__ts"], np.int64),
+            np.asarray(found[f"{TERMINAL_EVENT_TIMES}__ts"], np.int64),
+        )
+
+
 def online_state(store: FeatureStore, requests: pd.DataFrame) -> pd.DataFrame:
     """Window state of requests (customer, terminal, ``TX_DATETIME``) from the online event lists."""
-    rows = [
-        {CUSTOMER_KEY: int(c), TERMINAL_KEY: int(t)}
-        for c, t in zip(requests[CUSTOMER_KEY], requests[TERMINAL_KEY], strict=True)
-    ]
-    found = store.get_online_features(
-        features=store.get_feature_service(ONLINE_SERVICE), entity_rows=rows
-    ).to_dict()
-    lookups = pd.DataFrame(
-        {name: found[name] for name in [*CUSTOMER_EVENTS, *TERMINAL_EVENTS]}, index=requests.index
-    )
-    lookups["TX_DATETIME"] = requests["TX_DATETIME"].to_numpy()
-    return state_from_event_lists(lookups)
+    found = OnlineFeatureReader(store).lookup(requests[CUSTOMER_KEY], requests[TERMINAL_KEY])
+    return pd.DataFrame(state_from_event_arrays(found, to_us(requests["TX_DATETIME"])), index=requests.index)
 
 
 def online_features(store: FeatureStore, requests: pd.DataFrame) -> pd.DataFrame:
     """The model's features of requests, from the online store (what the real-time service serves)."""
-    state = online_state(store, requests)
-    return request_features(pd.concat([requests[["TX_AMOUNT", "TX_DATETIME"]], state], axis=1))[
-        MODEL_FEATURES
-    ]
+    features = OnlineFeatureReader(store).features(
+        requests[CUSTOMER_KEY],
+        requests[TERMINAL_KEY],
+        requests["TX_AMOUNT"].to_numpy(),
+        to_us(requests["TX_DATETIME"]),
+    )
+    return pd.DataFrame(features.columns, index=requests.index)[MODEL_FEATURES]
 
 
 def materialize(

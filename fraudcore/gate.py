@@ -27,6 +27,7 @@ class Registry(Protocol):
     """What the gate needs from the registry (``fraudcore.registry.ModelRegistry``; fakes in tests)."""
 
     def exclusive(self, purpose: str): ...
+    def still_exclusive(self) -> bool: ...
     def aliases(self) -> dict[str, str]: ...
     def feature_set(self, version: str) -> str | None: ...
     def load_version(self, version: str) -> FraudModel: ...
@@ -98,6 +99,13 @@ def run_gate(
             decision = GateDecision(False, f"version {version} is already the champion", **base)
         else:
             decision = _against_champion(registry, champion_version, rows, feature_set, min_gain, base)
+        if decision.promote and not registry.still_exclusive():
+            decision = GateDecision(
+                False,
+                "the gate's registry lock was broken while it compared (it took too long); nothing "
+                "promoted, run the gate again",
+                **{**base, "champion": decision.champion, "champion_version": champion_version},
+            )
         if decision.promote:
             current = registry.aliases().get(CHAMPION)
             if current != champion_version:

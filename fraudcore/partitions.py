@@ -94,11 +94,13 @@ class DayPartitions:
         temporary = f"{directory}/.{PART_FILE}.{uuid.uuid4().hex}.tmp"
         try:
             pq.write_table(rows, temporary, filesystem=self.filesystem, compression="zstd")
-            self.filesystem.move(temporary, f"{directory}/{PART_FILE}")
-        except BaseException:
+            if isinstance(self.filesystem, fs.S3FileSystem):
+                self.filesystem.copy_file(temporary, f"{directory}/{PART_FILE}")  # one server-side copy
+            else:
+                self.filesystem.move(temporary, f"{directory}/{PART_FILE}")  # one rename
+        finally:  # the day has landed (or not) by now: a leftover temporary file is only clutter
             with contextlib.suppress(Exception):
                 self.filesystem.delete_file(temporary)
-            raise
 
     def days(self) -> list[dt.date]:
         """The days whose file exists, sorted."""

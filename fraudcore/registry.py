@@ -99,37 +99,86 @@ class ModelRegistry:
             for key, value in tags.items():
                 self.client.set_model_version_tag(self.name, version, key, value)
 
+    @property
+    def lock_name(self) -> str:
+        return f"{self.name}.gate-lock"
+
     @contextlib.contextmanager
     def exclusive(self, purpose: str, poll_s: float = 0.5) -> Iterator[None]:
         """Hold the model's registry lock while the block runs (one promotion at a time).
 
-        The lock is a registered model named ``<model>.gate-lock``: MLflow's store refuses a
-        second model of the same name, which makes taking it atomic on any backend. A lock older
-        than ``gate_lock_timeout_s`` (its holder died) is broken.
+        The lock is a registered model named ``<model>.gate-lock`` whose description names its
+        holder: MLflow's store refuses a second model of the same name, which makes taking it
+        atomic on any backend. A lock older than ``gate_lock_timeout_s`` (its holder died) is
+        broken by renaming it first (only one breaker's rename succeeds). On release, only our own
+        lock is deleted.
         """
-        lock = f"{self.name}.gate-lock"
         holder = f"{purpose} on {socket.gethostname()} pid {os.getpid()} ({uuid.uuid4().hex[:8]})"
-        deadline = time.monotonic() + self.settings.gate_lock_timeout_s
-        while True:
-            with registry_errors(f"taking the registry lock {lock!r}"):
-                try:
-                    self.client.create_registered_model(lock, description=holder)
-                    break
-                except MlflowException as error:
-                    if error.error_code != "RESOURCE_ALREADY_EXISTS":
-                        raise
-                    held = self.client.get_registered_model(lock)
-            age_s = time.time() - held.creation_timestamp / 1000
-            if age_s > self.settings.gate_lock_timeout_s:
-                print(f"breaking the registry lock held for {age_s:.0f} s by: {held.description}")
-                with registry_errors(f"breaking the registry lock {lock!r}"):
-                    self.client.delete_registered_model(lock)
-                continue
+        # Wait long enough to outlive a dead holder's lock (it counts as stale after the timeout).
+        deadline = time.monotonic() + 2 * self.settings.gate_lock_timeout_s
+        while (outcome := self._try_lock(holder)) != "taken":
             if time.monotonic() > deadline:
-                raise RegistryError(f"registry lock {lock!r} still held after waiting: {held.description}")
-            time.sleep(poll_s)
+                raise RegistryError(f"registry lock {self.lock_name!r} still held after waiting")
+            if outcome == "held":
+                time.sleep(poll_s)
+        self._holder = holder
         try:
             yield
         finally:
-            with registry_errors(f"releasing the registry lock {lock!r}"):
-                self.client.delete_registered_model(lock)
+            self._holder = None
+            self._release(holder)
+
+    def _try_lock(self, holder: str) -> str:
+        """Take the lock ("taken"), break it when stale ("broken": try again at once), or find it
+        held by someone else ("held")."""
+        with registry_errors(f"taking the registry lock {self.lock_name!r}"):
+            try:
+                self.client.create_registered_model(self.lock_name, description=holder)
+                return "taken"
+            except MlflowException as error:
+                if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+            try:
+                held = self.client.get_registered_model(self.lock_name)
+            except MlflowException as error:
+                if error.error_code == "RESOURCE_DOES_NOT_EXIST":  # released meanwhile: try again
+                    return "broken"
+                raise
+            age_s = time.time() - held.creation_timestamp / 1000
+            if age_s <= self.settings.gate_lock_timeout_s:
+                return "held"
+            broken = f"{self.lock_name}.broken-{uuid.uuid4().hex[:8]}"
+            try:
+                self.client.rename_registered_model(self.lock_name, broken)
+            except MlflowException as error:
+                if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "RESOURCE_ALREADY_EXISTS"):
+                    return "held"  # another waiter broke it first
+                raise
+            print(f"broke the registry lock held for {age_s:.0f} s by: {held.description}")
+            self.client.delete_registered_model(broken)
+            return "broken"
+
+    def still_exclusive(self) -> bool:
+        """Whether the lock taken by ``exclusive`` is still ours (nobody broke it meanwhile)."""
+        holder = getattr(self, "_holder", None)
+        with registry_errors(f"checking the registry lock {self.lock_name!r}"):
+            try:
+                return (
+                    holder is not None
+                    and self.client.get_registered_model(self.lock_name).description == holder
+                )
+            except MlflowException as error:
+                if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+                    return False
+                raise
+
+    def _release(self, holder: str) -> None:
+        with registry_errors(f"releasing the registry lock {self.lock_name!r}"):
+            try:
+                if self.client.get_registered_model(self.lock_name).description != holder:
+                    print(f"the registry lock {self.lock_name!r} was broken while held: not ours to delete")
+                    return
+                self.client.delete_registered_model(self.lock_name)
+            except MlflowException as error:
+                if error.error_code != "RESOURCE_DOES_NOT_EXIST":
+                    raise

@@ -80,11 +80,26 @@ def _value_problems(df: pd.DataFrame) -> list[str]:
         if missing.any():
             problems.append(f"column {column}: missing values in {_rows(missing)}")
     for column, dtype in TRANSACTION_SCHEMA.items():
-        if dtype.startswith("int") and pd.api.types.is_float_dtype(df[column]):
-            values = df[column]
-            fractional = values.notna() & (values != np.floor(values))
+        values = df[column]
+        if dtype.startswith("datetime") or not pd.api.types.is_numeric_dtype(values):
+            continue
+        infinite = pd.Series(np.isinf(values.to_numpy(np.float64)), index=df.index)
+        if infinite.any():
+            problems.append(f"column {column}: infinite values in {_rows(infinite)}")
+        if dtype.startswith("int"):
+            finite = values.notna() & ~infinite
+            fractional = (
+                finite & (values != np.floor(values))
+                if pd.api.types.is_float_dtype(values)
+                else finite & False
+            )
             if fractional.any():
                 problems.append(f"column {column}: non-integer values in {_rows(fractional)}")
+            limits = np.iinfo(dtype)
+            as_float = values.astype("float64")
+            outside = finite & ((as_float < limits.min) | (as_float >= float(limits.max) + 1))
+            if outside.any():
+                problems.append(f"column {column}: values outside {dtype} in {_rows(outside)}")
     negative = df["TX_AMOUNT"] < 0
     if negative.any():
         problems.append(f"column TX_AMOUNT: negative amounts in {_rows(negative)}")

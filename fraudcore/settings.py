@@ -56,6 +56,18 @@ class Settings(BaseSettings):
     feast_project: str = "fraud"
     feast_redis_url: str | None = None
 
+    # Real-time scoring service (BentoML).
+    serving_url: str = "http://127.0.0.1:3000"
+    serving_workers: int = 2
+    #: A fraud probability at or above this is answered "fraud".
+    serving_threshold: float = 0.5
+    #: How often the service checks whether the champion or challenger alias moved.
+    serving_model_poll_s: float = 5.0
+    #: Score each request with the challenger too, off the response path, when one exists.
+    serving_shadow: bool = True
+    serving_shadow_prefix: str = "shadow"
+    serving_shadow_flush_s: float = 10.0
+
     # Kafka-protocol broker.
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_partitions: int = 4

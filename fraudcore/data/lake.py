@@ -68,6 +68,8 @@ class TransactionLake:
         if not present:
             raise MissingDaysError(f"the lake s3://{self.root}/ is empty: load data first (make data)")
         first, last = start or present[0], end or present[-1]
+        if last < first:
+            raise ValueError(f"empty range: {first} is after {last}")
         days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
         frame = conform(self.partitions.read(days, TRANSACTION_COLUMNS).to_pandas())
         return frame.sort_values(["TX_DATETIME", "TRANSACTION_ID"], kind="stable").reset_index(drop=True)

@@ -30,7 +30,7 @@ LOOKBACK_DAYS = TERMINAL_HISTORY_DAYS
 #: "Days since the customer's previous transaction" saturates here (no transaction in the longest window).
 DAYS_SINCE_LAST_TX_CAP = float(max(WINDOWS_DAYS))
 #: Offline window states are re-stamped every midnight while they are not empty, so a state
-#: row is never older than a day; the views' TTL of two days therefore never drops a state that
+#: row is never older than a day; the views' TTL of one day therefore never drops a state that
 #: still counts a transaction (an expired lookup means: nothing in any window).
 WINDOW_STATE_TTL_DAYS = 1
 #: Online event lists keep at most this many events per entity (far above the data's busiest

@@ -8,6 +8,9 @@ into window state with the same functions as the offline rows.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from itertools import chain
+
 import numpy as np
 import pandas as pd
 
@@ -15,12 +18,14 @@ from fraudcore.features.customer import AMOUNT, customer_events, customer_state
 from fraudcore.features.definitions import (
     CUSTOMER_EVENT_AMOUNTS,
     CUSTOMER_EVENT_TIMES,
+    CUSTOMER_EVENTS,
     CUSTOMER_HISTORY_DAYS,
     CUSTOMER_KEY,
     EVENT_TIMESTAMP,
     MAX_ONLINE_EVENTS,
     TERMINAL_EVENT_FRAUDS,
     TERMINAL_EVENT_TIMES,
+    TERMINAL_EVENTS,
     TERMINAL_HISTORY_DAYS,
     TERMINAL_KEY,
     US_PER_DAY,
@@ -73,25 +78,29 @@ def terminal_event_lists(transactions: pd.DataFrame, as_of: pd.Timestamp) -> pd.
     return lists
 
 
-def _event_log(times: pd.Series, values: pd.Series, name: str) -> EventLog:
-    """An event log whose entity is the row number of each list (a missing list has no events)."""
-    times = times.map(lambda v: v if isinstance(v, list | np.ndarray) else [])
-    values = values.map(lambda v: v if isinstance(v, list | np.ndarray) else [])
-    lengths = times.map(len).to_numpy()
-    flat_times = (
-        np.concatenate([np.asarray(t, np.int64) for t in times]) if lengths.sum() else np.zeros(0, np.int64)
-    )
-    flat_values = (
-        np.concatenate([np.asarray(v, np.float64) for v in values]) if lengths.sum() else np.zeros(0)
-    )
+def event_log_from_lists(times: Sequence, values: Sequence, name: str) -> EventLog:
+    """An event log whose entity is the position of each list (a missing list, None or NaN, has no
+    events)."""
+    times = [t if isinstance(t, list | np.ndarray) else () for t in times]  # None or NaN: no list
+    values = [v if isinstance(v, list | np.ndarray) else () for v in values]
+    lengths = np.fromiter((len(t) for t in times), np.int64, len(times))
+    total = int(lengths.sum())
+    flat_times = np.fromiter(chain.from_iterable(times), np.int64, total)
+    flat_values = np.fromiter(chain.from_iterable(values), np.float64, total)
     return EventLog.of(np.repeat(np.arange(len(times)), lengths), flat_times, **{name: flat_values})
+
+
+def state_from_event_arrays(lists: Mapping[str, Sequence], request_us: np.ndarray) -> dict[str, np.ndarray]:
+    """Window state of requests from the event lists a lookup returned (one list per request and
+    column, ``None`` when the entity has none), computed by the same functions as the offline rows."""
+    rows = np.arange(len(request_us))
+    customers = event_log_from_lists(lists[CUSTOMER_EVENT_TIMES], lists[CUSTOMER_EVENT_AMOUNTS], AMOUNT)
+    terminals = event_log_from_lists(lists[TERMINAL_EVENT_TIMES], lists[TERMINAL_EVENT_FRAUDS], FRAUD)
+    return {**customer_state(customers, rows, request_us), **terminal_state(terminals, rows, request_us)}
 
 
 def state_from_event_lists(lookups: pd.DataFrame) -> pd.DataFrame:
     """Window state of requests (``TX_DATETIME``) from the event lists an online lookup returned."""
-    rows = np.arange(len(lookups))
-    request_us = to_us(lookups["TX_DATETIME"])
-    customers = _event_log(lookups[CUSTOMER_EVENT_TIMES], lookups[CUSTOMER_EVENT_AMOUNTS], AMOUNT)
-    terminals = _event_log(lookups[TERMINAL_EVENT_TIMES], lookups[TERMINAL_EVENT_FRAUDS], FRAUD)
-    state = {**customer_state(customers, rows, request_us), **terminal_state(terminals, rows, request_us)}
+    lists = {name: lookups[name].tolist() for name in [*CUSTOMER_EVENTS, *TERMINAL_EVENTS]}
+    state = state_from_event_arrays(lists, to_us(lookups["TX_DATETIME"]))
     return pd.DataFrame(state, index=lookups.index)

@@ -29,6 +29,9 @@ from fraudcore.features.windows import to_us
 
 #: Hours 0..6 count as night (handbook).
 NIGHT_LAST_HOUR = 6
+US_PER_HOUR = 3_600 * 10**6
+#: 1970-01-01 was a Thursday (Monday = 0).
+EPOCH_WEEKDAY = 3
 
 
 def empty_state_filled(state: pd.DataFrame) -> pd.DataFrame:
@@ -43,21 +46,31 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray, default: float) -> np
 
 
 def request_features(requests: pd.DataFrame) -> pd.DataFrame:
-    """Model features of requests (``TX_AMOUNT``, ``TX_DATETIME``) with their state columns.
+    """Model features of requests (``TX_AMOUNT``, ``TX_DATETIME`` and state columns), as a frame."""
+    state = empty_state_filled(requests)
+    columns = {name: state[name].to_numpy(np.float64) for name in [*CUSTOMER_STATE, *TERMINAL_STATE]}
+    amount = requests["TX_AMOUNT"].to_numpy(np.float64)
+    features = request_feature_arrays(amount, to_us(requests["TX_DATETIME"]), columns)
+    return pd.DataFrame(features, index=requests.index)[MODEL_FEATURES]
+
+
+def request_feature_arrays(
+    amount: np.ndarray, time_us: np.ndarray, column: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """The request step on arrays: amounts, times (us since the epoch) and state columns (empty
+    state = zeros) -> each model feature. The frame version above and the real-time service both
+    call it.
 
     A new customer or terminal (empty state) gets: counts of 1 (the transaction itself) and 0,
     means equal to the amount, ratios of 1, z-scores of 0, fraud rates of 0 and
     ``DAYS_SINCE_LAST_TX_CAP`` days since the last transaction, and 0 days, transactions
     and fraud share since a first known fraud.
     """
-    state = empty_state_filled(requests)
-    when = pd.to_datetime(requests["TX_DATETIME"])
-    amount = requests["TX_AMOUNT"].to_numpy(np.float64)
-    column = {name: state[name].to_numpy(np.float64) for name in [*CUSTOMER_STATE, *TERMINAL_STATE]}
+    days = np.floor_divide(time_us, US_PER_DAY)
     out: dict[str, np.ndarray] = {
         "amount": amount,
-        "is_weekend": (when.dt.weekday >= 5).to_numpy(np.int64),
-        "is_night": (when.dt.hour <= NIGHT_LAST_HOUR).to_numpy(np.int64),
+        "is_weekend": ((days + EPOCH_WEEKDAY) % 7 >= 5).astype(np.int64),  # Saturday, Sunday
+        "is_night": ((time_us - days * US_PER_DAY) // US_PER_HOUR <= NIGHT_LAST_HOUR).astype(np.int64),
     }
     count = {w: column[f"customer_tx_count_{w}d"] for w in WINDOWS_DAYS}
     total = {w: column[f"customer_amount_sum_{w}d"] for w in WINDOWS_DAYS}
@@ -79,7 +92,7 @@ def request_features(requests: pd.DataFrame) -> pd.DataFrame:
             column[f"customer_amount_max_{w}d"], prior_mean[longest], 0.0
         )
     last = column[CUSTOMER_LAST_TX]
-    since = (to_us(when) - last) / US_PER_DAY
+    since = (time_us - last) / US_PER_DAY
     out["customer_days_since_last_tx"] = np.where(
         last > 0, np.minimum(since, DAYS_SINCE_LAST_TX_CAP), DAYS_SINCE_LAST_TX_CAP
     )
@@ -91,10 +104,10 @@ def request_features(requests: pd.DataFrame) -> pd.DataFrame:
         )
     first_fraud = column[TERMINAL_FIRST_FRAUD]
     out["terminal_days_since_first_known_fraud"] = np.where(
-        first_fraud > 0, (to_us(when) - first_fraud) / US_PER_DAY, 0.0
+        first_fraud > 0, (time_us - first_fraud) / US_PER_DAY, 0.0
     )
     since_first = column[TERMINAL_TX_SINCE_FIRST_FRAUD]
     out["terminal_nb_tx_since_first_known_fraud"] = since_first
     frauds = column[f"terminal_fraud_count_{max(TERMINAL_WINDOWS_DAYS)}d"]
     out["terminal_risk_since_first_known_fraud"] = _ratio(frauds, since_first, 0.0)
-    return pd.DataFrame(out, index=requests.index)[MODEL_FEATURES]
+    return out

@@ -27,10 +27,12 @@ def run_starts(*keys: np.ndarray) -> np.ndarray:
     """For rows sorted by ``keys``: True where a row's keys differ from the previous row's."""
     if len(keys[0]) == 0:
         return np.zeros(0, bool)
-    changed = np.zeros(len(keys[0]) - 1, bool)
-    for key in keys:
-        changed |= key[1:] != key[:-1]
-    return np.r_[True, changed]
+    starts = np.empty(len(keys[0]), bool)
+    starts[0] = True
+    starts[1:] = keys[0][1:] != keys[0][:-1]
+    for key in keys[1:]:
+        starts[1:] |= key[1:] != key[:-1]
+    return starts
 
 
 def day_start_us(time_us: np.ndarray) -> np.ndarray:
@@ -63,8 +65,23 @@ class EventLog:
     @cached_property
     def _entities(self) -> tuple[np.ndarray, np.ndarray]:
         """The distinct entities and the index of each one's first event (plus the end)."""
-        first = np.flatnonzero(run_starts(self.entity)) if len(self) else np.zeros(0, int)
-        return self.entity[first], np.r_[first, len(self)].astype(np.int64)
+        first = np.flatnonzero(run_starts(self.entity)) if len(self) else np.zeros(0, np.int64)
+        return self.entity[first], np.append(first, len(self)).astype(np.int64)
+
+    @cached_property
+    def _search_keys(self) -> tuple[int, int, int, list[tuple[int, int, np.ndarray]]]:
+        """(t0, t1, span, blocks): per block of entity ranks [start, end), the combined key
+        rank_in_block * span + (time - t0 + 1) of its events, sorted. Blocks keep keys in 64 bits."""
+        entities, first = self._entities
+        t0, t1 = int(self.time_us.min()), int(self.time_us.max())
+        span = t1 - t0 + 2  # query times are clipped to [t0 - 1, t1]: same answers, bounded keys
+        block = max(1, (2**62) // span)
+        blocks = []
+        for start in range(0, len(entities), block):
+            end = min(start + block, len(entities))
+            rank = np.repeat(np.arange(end - start, dtype=np.int64), np.diff(first[start : end + 1]))
+            blocks.append((start, end, rank * span + (self.time_us[first[start] : first[end]] - t0 + 1)))
+        return t0, t1, span, blocks
 
     def events_up_to(self, entity: np.ndarray, time_us: np.ndarray) -> np.ndarray:
         """For each query, the index of the first event after (entity, time): events at ``time`` count.
@@ -81,20 +98,12 @@ class EventLog:
         known = (rank < len(entities)) & (entities[np.minimum(rank, len(entities) - 1)] == entity)
         # An entity without events: an empty slice at the place it would take.
         index[~known] = first[rank[~known]]
-        t0, t1 = int(self.time_us.min()), int(self.time_us.max())
-        span = t1 - t0 + 2  # query times are clipped to [t0 - 1, t1]: same answers, bounded keys
-        block = max(1, (2**62) // span)
-        for block_start in range(0, len(entities), block):
-            block_end = min(block_start + block, len(entities))
-            events = slice(first[block_start], first[block_end])
-            event_rank = np.repeat(
-                np.arange(block_end - block_start), np.diff(first[block_start : block_end + 1])
-            )
-            event_key = event_rank * span + (self.time_us[events] - t0 + 1)
-            asked = np.flatnonzero(known & (rank >= block_start) & (rank < block_end))
-            query_time = np.clip(time_us[asked], t0 - 1, t1) - t0 + 1
-            query_key = (rank[asked] - block_start) * span + query_time
-            index[asked] = first[block_start] + np.searchsorted(event_key, query_key, side="right")
+        t0, t1, span, blocks = self._search_keys
+        query_time = np.clip(time_us, t0 - 1, t1) - t0 + 1
+        for start, end, event_key in blocks:
+            asked = known if len(blocks) == 1 else known & (rank >= start) & (rank < end)
+            query_key = (rank[asked] - start) * span + query_time[asked]
+            index[asked] = first[start] + np.searchsorted(event_key, query_key, side="right")
         return index
 
     def windows(self, entity: np.ndarray, end_us: np.ndarray, widths_us: dict[int, int]) -> dict[int, Window]:
@@ -127,12 +136,12 @@ class Window:
 
     def last_time(self) -> np.ndarray:
         """Time of the window's last event, 0 when empty."""
-        times = np.r_[self.log.time_us, 0]
+        times = np.append(self.log.time_us, 0)
         return np.where(self.count() > 0, times[np.maximum(self.hi - 1, 0)], 0)
 
     def first_time(self) -> np.ndarray:
         """Time of the window's first event, 0 when empty."""
-        times = np.r_[self.log.time_us, 0]
+        times = np.append(self.log.time_us, 0)
         return np.where(self.count() > 0, times[self.lo], 0)
 
     def _reduce(self, ufunc: np.ufunc, values: np.ndarray) -> np.ndarray:
@@ -144,7 +153,7 @@ class Window:
         m = len(self.lo)
         if m == 0:
             return np.zeros(0)
-        padded = np.r_[np.asarray(values, np.float64), 0.0]
+        padded = np.append(np.asarray(values, np.float64), 0.0)
         order = np.argsort(self.lo, kind="stable")
         bounds = np.empty(2 * m, np.int64)
         bounds[0::2], bounds[1::2] = self.lo[order], np.maximum(self.hi[order], self.lo[order])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import mlflow.pyfunc
@@ -39,6 +40,13 @@ class FraudModel(mlflow.pyfunc.PythonModel):
     def score(self, frame: pd.DataFrame) -> np.ndarray:
         """Fraud probabilities of the rows of ``frame``."""
         return self._score(self.matrix(frame))
+
+    def score_columns(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Fraud probabilities from feature arrays by name (the real-time path: no frame)."""
+        missing = [name for name in self.features if name not in columns]
+        if missing:
+            raise ValueError(f"missing model features: {missing}")
+        return self._score(np.column_stack([columns[name] for name in self.features]).astype(np.float32))
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         return pd.DataFrame({"fraud_probability": self.score(model_input)})

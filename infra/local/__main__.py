@@ -22,6 +22,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "down":
             runtime.down(settings, args.services)
         elif args.command == "clean":
+            if args.services:
+                print(
+                    "error: clean deletes the whole state folder; it takes no service names", file=sys.stderr
+                )
+                return 2
             runtime.clean(settings)
         else:
             report = runtime.status(settings, args.services)

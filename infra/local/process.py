@@ -15,11 +15,14 @@ import os
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+#: Environment variable holding a token unique to each server start, inherited by its workers.
+RUNTIME_TOKEN = "FRAUD_RUNTIME_TOKEN"
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -48,10 +51,27 @@ def group_members(pgid: int) -> list[int]:
 
 
 def _boot_id() -> str:
+    """The machine's boot and this pid namespace: a pid means nothing outside both (a reboot, or a
+    container restart that starts pids again)."""
     try:
-        return BOOT_ID.read_text().strip()
+        boot = BOOT_ID.read_text().strip()
     except OSError:
-        return "unknown"
+        boot = "unknown"
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = "unknown"
+    return f"{boot}/{namespace}"
+
+
+def _carries_token(pid: int, token: str) -> bool:
+    """True when process ``pid`` was started with ``RUNTIME_TOKEN=<token>`` in its environment
+    (children inherit it: the token marks every process of one server start)."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
+    return f"{RUNTIME_TOKEN}={token}".encode() in environ
 
 
 @dataclass(frozen=True)
@@ -63,6 +83,7 @@ class ProcessIdentity:
     start_ticks: int  # /proc/<pid>/stat field 22: start time in clock ticks since boot
     cmdline: list[str]
     pgid: int
+    token: str = ""  # RUNTIME_TOKEN of the start ("" for a process adopted from an older runtime)
 
     @classmethod
     def of(cls, pid: int) -> ProcessIdentity | None:
@@ -74,7 +95,7 @@ class ProcessIdentity:
             raw = Path(f"/proc/{pid}/cmdline").read_bytes()
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             return None
-        cmdline = [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+        cmdline = [part.decode(errors="replace") for part in raw.split(b"\0")[:-1]]
         return cls(pid, _boot_id(), int(fields[19]), cmdline, int(fields[2]))
 
     def describe(self) -> str:
@@ -131,6 +152,8 @@ class ManagedProcess:
             return "stale", f"pid {recorded.pid} now belongs to another process: {current.describe()}"
         if current.pgid != recorded.pid:
             return "stale", f"pid {recorded.pid} no longer leads its own process group"
+        if recorded.token and not _carries_token(recorded.pid, recorded.token):
+            return "stale", f"pid {recorded.pid} does not carry the token of the server this runtime started"
         return "running", recorded.describe()
 
     def _adopt_bare_pid(self) -> ProcessIdentity | None:
@@ -158,12 +181,13 @@ class ManagedProcess:
         """Start ``argv`` in a new session, its output appended to the log file; record its identity."""
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        token = uuid.uuid4().hex
         with self.log_file.open("ab") as log:
             log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(argv)}\n".encode())
             log.flush()
             self._popen = subprocess.Popen(
                 argv,
-                env={**os.environ, **env},
+                env={**os.environ, **env, RUNTIME_TOKEN: token},
                 cwd=cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -174,7 +198,9 @@ class ManagedProcess:
         # Popen, /proc may still show the parent's, before the exec).
         forked = ProcessIdentity.of(self._popen.pid)
         start_ticks = forked.start_ticks if forked else -1
-        identity = ProcessIdentity(self._popen.pid, _boot_id(), start_ticks, list(argv), self._popen.pid)
+        identity = ProcessIdentity(
+            self._popen.pid, _boot_id(), start_ticks, list(argv), self._popen.pid, token
+        )
         temporary = self.pid_file.with_suffix(".tmp")
         temporary.write_text(json.dumps(asdict(identity)) + "\n")
         temporary.replace(self.pid_file)
@@ -192,12 +218,16 @@ class ManagedProcess:
         if state == "absent":
             return "not running"
         if state == "stale":
-            # Workers left by our own leader keep its group id, which the kernel does not hand out
-            # while they live: they are still ours to stop.
-            orphans = group_members(recorded.pid) if recorded and recorded.boot_id == _boot_id() else []
+            # Workers our dead leader left behind: each must carry the token of that start (a group
+            # number alone proves nothing once the group has emptied and been reused).
             leader_gone = recorded is not None and ProcessIdentity.of(recorded.pid) is None
-            if orphans and leader_gone:
-                self._stop_group(recorded.pid, timeout_s)
+            orphans = (
+                [pid for pid in group_members(recorded.pid) if _carries_token(pid, recorded.token)]
+                if leader_gone and recorded.token and recorded.boot_id == _boot_id()
+                else []
+            )
+            if orphans:
+                self._stop_processes(orphans, timeout_s)
                 self.pid_file.unlink(missing_ok=True)
                 return f"stopped {len(orphans)} leftover worker(s) of pid {recorded.pid}"
             self.pid_file.unlink(missing_ok=True)
@@ -220,6 +250,19 @@ class ManagedProcess:
         self._reap()
         if group_members(pgid):
             raise TimeoutError(f"{self.name}: process group {pgid} still alive after SIGKILL")
+
+    def _stop_processes(self, pids: list[int], timeout_s: float) -> None:
+        """SIGTERM then SIGKILL these processes one by one (verified leftovers of our server)."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+            deadline = time.monotonic() + timeout_s
+            while any(process_alive(pid) for pid in pids) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if not any(process_alive(pid) for pid in pids):
+                return
+        raise TimeoutError(f"{self.name}: leftover workers {pids} still alive after SIGKILL")
 
     def log_tail(self, lines: int = 20) -> str:
         try:

@@ -47,13 +47,18 @@ def _state_dir(settings: Settings) -> Path:
     return settings.state_dir.resolve()
 
 
+def lock_path(settings: Settings) -> Path:
+    """The runtime's lock file, beside the state folder (so deleting the folder keeps the lock)."""
+    state = _state_dir(settings)
+    return state.parent / f".{state.name}.lock"
+
+
 @contextlib.contextmanager
 def state_lock(settings: Settings, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:
-    """Hold ``<state>/runtime.lock`` (an flock: released by the kernel if the holder dies)."""
+    """Hold the runtime's lock (an flock: released by the kernel if the holder dies)."""
     state = _state_dir(settings)
-    state.mkdir(parents=True, exist_ok=True)
-    (state / STATE_MARKER).touch()
-    with (state / "runtime.lock").open("w") as handle:
+    state.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path(settings).open("w") as handle:
         deadline = time.monotonic() + timeout_s
         while True:
             try:
@@ -61,12 +66,18 @@ def state_lock(settings: Settings, timeout_s: float = LOCK_TIMEOUT_S) -> Iterato
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise StartError(f"another `up` or `down` holds {state / 'runtime.lock'}") from None
+                    raise StartError(f"another `up`, `down` or `clean` holds {lock_path(settings)}") from None
                 time.sleep(0.2)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _mark(settings: Settings) -> None:
+    state = _state_dir(settings)
+    state.mkdir(parents=True, exist_ok=True)
+    (state / STATE_MARKER).touch()
 
 
 def _process(service: Service, settings: Settings) -> ManagedProcess:
@@ -141,6 +152,7 @@ def start_service(service: Service, settings: Settings, echo=print) -> str:
 def up(settings: Settings, names: list[str] | None = None, echo=print) -> None:
     """Start the servers in dependency order; idempotent; one `up` or `down` at a time."""
     with state_lock(settings):
+        _mark(settings)
         for service in _select(settings, names):
             started = time.monotonic()
             outcome = start_service(service, settings, echo)
@@ -149,15 +161,19 @@ def up(settings: Settings, names: list[str] | None = None, echo=print) -> None:
 
 def down(settings: Settings, names: list[str] | None = None, echo=print) -> None:
     """Stop the servers in reverse order, every one of them whatever fails; raise StopError at the end."""
-    failures = []
     with state_lock(settings):
-        for service in reversed(_select(settings, names)):
-            try:
-                outcome = _process(service, settings).stop(service.stop_timeout_s)
-            except (OSError, TimeoutError) as error:
-                outcome = f"NOT stopped: {type(error).__name__}: {error}"
-                failures.append(f"{service.name}: {error}")
-            echo(f"{service.name:<12} {outcome}")
+        _stop_all(settings, names, echo)
+
+
+def _stop_all(settings: Settings, names: list[str] | None, echo) -> None:
+    failures = []
+    for service in reversed(_select(settings, names)):
+        try:
+            outcome = _process(service, settings).stop(service.stop_timeout_s)
+        except Exception as error:  # one server's failure never stops the others being stopped
+            outcome = f"NOT stopped: {type(error).__name__}: {error}"
+            failures.append(f"{service.name}: {error}")
+        echo(f"{service.name:<12} {outcome}")
     if failures:
         raise StopError("could not stop: " + "; ".join(failures))
 

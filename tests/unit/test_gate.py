@@ -52,6 +52,9 @@ class FakeRegistry:
         yield
         self.locked -= 1
 
+    def still_exclusive(self) -> bool:
+        return self.locked > 0 and not getattr(self, "lock_broken", False)
+
     def aliases(self) -> dict[str, str]:
         assert self.locked, "aliases read outside the lock"
         if self.before_second_read and self.reads == 1:
@@ -174,3 +177,10 @@ def test_champion_moved_during_the_comparison_is_not_overwritten(rows):
     decision = _gate(registry, rows)
     assert not decision.promote and "champion moved from 1 to 3" in decision.reason
     assert registry.alias[CHAMPION] == "3" and registry.moves == []
+
+
+def test_a_gate_whose_lock_was_broken_promotes_nothing(rows):
+    registry = FakeRegistry({"1": NoisyLabelModel(2.0), "2": NoisyLabelModel(0.3)}, champion="1")
+    registry.lock_broken = True
+    decision = _gate(registry, rows)
+    assert not decision.promote and "lock was broken" in decision.reason and registry.moves == []

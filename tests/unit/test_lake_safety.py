@@ -116,6 +116,10 @@ def test_a_missing_or_empty_day_inside_a_range_is_an_error_naming_it(filled, sma
         filled.read(dt.date(2018, 4, 4), dt.date(2018, 4, 6))
     with pytest.raises(MissingDaysError, match="2018-04-05"):
         filled.read()  # the whole lake: a gap inside it is an error too
+    with pytest.raises(MissingDaysError, match=r"2018-05-01"):
+        filled.read(dt.date(2018, 5, 1), dt.date(2018, 5, 2))  # after the lake's last day
+    with pytest.raises(ValueError, match="empty range"):
+        filled.read(dt.date(2018, 4, 3), dt.date(2018, 4, 2))
     pq.write_table(
         pa.Table.from_pandas(small_transactions.head(0), preserve_index=False),
         f"{filled.partitions.directory(dt.date(2018, 4, 6))}/part-00000.parquet",
@@ -137,6 +141,10 @@ def _bad_inputs(tx: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, str]]:
     negative.loc[[3, 8], "TX_AMOUNT"] = -2.0
     duplicate = tx.copy()
     duplicate.loc[6, "TRANSACTION_ID"] = duplicate.loc[5, "TRANSACTION_ID"]
+    infinite = tx.copy()
+    infinite.loc[1, "TX_AMOUNT"] = np.inf
+    huge_id = tx.assign(CUSTOMER_ID=tx["CUSTOMER_ID"].astype("float64"))
+    huge_id.loc[9, "CUSTOMER_ID"] = 2.0**63 + 4096
     return {
         "label 0.5": (half_label, "column TX_FRAUD: labels other than 0/1 in rows [7]"),
         "NaN in an integer column": (nan_id, "column CUSTOMER_ID: missing values in rows [4]"),
@@ -145,6 +153,8 @@ def _bad_inputs(tx: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, str]]:
         "wrong type": (tx.assign(TX_AMOUNT=tx["TX_AMOUNT"].astype(str)), "column TX_AMOUNT: type object"),
         "negative amounts": (negative, "column TX_AMOUNT: negative amounts in rows [3, 8]"),
         "duplicate ids in a batch": (duplicate, "column TRANSACTION_ID: duplicate ids in rows [5, 6]"),
+        "infinite amount": (infinite, "column TX_AMOUNT: infinite values in rows [1]"),
+        "id beyond int64": (huge_id, "column CUSTOMER_ID: values outside int64 in rows [9]"),
     }
 
 
@@ -158,6 +168,8 @@ def _bad_inputs(tx: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, str]]:
         "wrong type",
         "negative amounts",
         "duplicate ids in a batch",
+        "infinite amount",
+        "id beyond int64",
     ],
 )
 def test_bad_input_is_rejected_with_its_reason_before_any_cast_and_nothing_is_written(

@@ -101,6 +101,44 @@ def test_pid_file_of_a_foreign_process_is_never_signalled(settings, stranger, mo
     assert process_alive(stranger.pid)
 
 
+def test_leftovers_of_a_foreign_group_are_never_signalled(settings):
+    """A foreign session whose leader exited leaves a worker in a group numbered after the dead
+    leader; a pid file naming that number must not get the worker killed."""
+    code = (
+        "import subprocess, os; "
+        "p = subprocess.Popen(['sleep', '60'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+        "print(os.getpid(), p.pid)"
+    )
+    launcher = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, start_new_session=True
+    )
+    leader, worker = map(int, launcher.stdout.split())
+    try:
+        assert process_alive(worker) and worker in group_members(leader)
+        forged = ProcessIdentity(
+            leader, ProcessIdentity.of(worker).boot_id, 1, ["weed", "server"], leader, "a-token"
+        )
+        _write_pid_file(settings, "seaweedfs", forged)
+        lines: list[str] = []
+        runtime.down(settings, ["seaweedfs"], echo=lines.append)
+        assert process_alive(worker) and "nothing signalled" in lines[0]
+    finally:
+        os.kill(worker, signal.SIGKILL)
+
+
+def test_leftover_workers_of_our_own_server_are_stopped(settings):
+    """Our server's leader died and left a worker: the worker carries our start's token, so down stops it."""
+    process = ManagedProcess("forker", settings.state_dir)
+    code = "import subprocess, time; subprocess.Popen(['sleep', '60']); time.sleep(0.5)"
+    process.start([sys.executable, "-c", code], {}, cwd=settings.state_dir.parent)
+    leader = process.pid
+    process._popen.wait(timeout=10)  # the leader exits; its sleep stays behind
+    workers = group_members(leader)
+    assert len(workers) == 1
+    assert "leftover worker" in ManagedProcess("forker", settings.state_dir).stop(timeout_s=5)
+    assert not process_alive(workers[0])
+
+
 def test_pid_file_from_before_a_reboot_is_stale(settings, stranger):
     """Same pid, same start time, same command: but recorded under another boot id."""
     identity = ProcessIdentity.of(stranger.pid)

@@ -1,0 +1,112 @@
+"""Every Prometheus metric of the platform, declared once: name, kind, help, labels and buckets.
+
+Each path builds its metrics from these specs with the client its runtime needs
+(``bentoml.metrics`` in the real-time service, ``prometheus_client`` elsewhere), so dashboards and
+alert rules can read one list. Names follow ``fraud_<path>_<what>_<unit>``, in base units, with
+``_total`` counters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Literal
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0)
+SCORE_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.99)
+#: Online state age: from a minute to a month.
+AGE_BUCKETS = (60, 600, 3_600, 6 * 3_600, 86_400, 3 * 86_400, 7 * 86_400, 14 * 86_400, 30 * 86_400)
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    kind: Literal["counter", "gauge", "histogram"]
+    help: str
+    labels: tuple[str, ...] = ()
+    buckets: tuple[float, ...] | None = None
+
+
+REALTIME = (
+    MetricSpec(
+        "fraud_realtime_request_duration_seconds",
+        "histogram",
+        "Time to answer a scoring request, inside the service, by endpoint.",
+        ("endpoint",),
+        LATENCY_BUCKETS,
+    ),
+    MetricSpec(
+        "fraud_realtime_feature_lookup_duration_seconds",
+        "histogram",
+        "Online-store lookup of the requests' event lists and the request-time features.",
+        (),
+        LATENCY_BUCKETS,
+    ),
+    MetricSpec(
+        "fraud_realtime_inference_duration_seconds",
+        "histogram",
+        "Model scoring, by role (champion on the response path, challenger in shadow).",
+        ("role",),
+        LATENCY_BUCKETS,
+    ),
+    MetricSpec(
+        "fraud_realtime_fraud_probability",
+        "histogram",
+        "Fraud probabilities: returned (champion) and computed in shadow (challenger).",
+        ("role",),
+        SCORE_BUCKETS,
+    ),
+    MetricSpec("fraud_realtime_decisions_total", "counter", "Decisions returned, by outcome.", ("decision",)),
+    MetricSpec(
+        "fraud_realtime_errors_total",
+        "counter",
+        "Requests that failed, by kind (invalid_request, server_error, model_unavailable).",
+        ("kind",),
+    ),
+    MetricSpec(
+        "fraud_realtime_online_state_age_seconds",
+        "histogram",
+        "Request time minus when the online state used was written, by entity.",
+        ("entity",),
+        AGE_BUCKETS,
+    ),
+    MetricSpec(
+        "fraud_realtime_new_entities_total",
+        "counter",
+        "Requests whose customer or terminal had no online state (scored with a new entity's defaults).",
+        ("entity",),
+    ),
+    MetricSpec(
+        "fraud_realtime_model_info",
+        "gauge",
+        "1 for the model version loaded in each role (champion, challenger).",
+        ("role", "model_name", "version"),
+    ),
+    MetricSpec(
+        "fraud_realtime_model_swaps_total", "counter", "Models swapped in without a restart.", ("role",)
+    ),
+    MetricSpec(
+        "fraud_realtime_shadow_dropped_total",
+        "counter",
+        "Shadow scorings dropped because the shadow queue was full (the response path never waits).",
+    ),
+)
+
+ALL = REALTIME
+
+
+def build(specs: tuple[MetricSpec, ...], client: ModuleType) -> dict[str, Any]:
+    """The metric objects of ``specs`` made with ``client`` (``prometheus_client`` or ``bentoml.metrics``)."""
+    made: dict[str, Any] = {}
+    for spec in specs:
+        if spec.kind == "counter":
+            made[spec.name] = client.Counter(spec.name, spec.help, labelnames=spec.labels)
+        elif spec.kind == "gauge":
+            made[spec.name] = client.Gauge(
+                spec.name, spec.help, labelnames=spec.labels, multiprocess_mode="livemax"
+            )
+        else:
+            made[spec.name] = client.Histogram(
+                spec.name, spec.help, labelnames=spec.labels, buckets=spec.buckets
+            )
+    return made
