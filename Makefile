@@ -13,7 +13,7 @@ DAYS ?= 80
 TRAIN_ARGS ?=
 DATA ?=
 
-.PHONY: help install system-deps up down status data features train compile compile-check demo test test-unit lint clean-state \
+.PHONY: help install system-deps up serve down status data features train compile compile-check demo test test-unit lint clean-state \
 	bench-training select-model
 
 help: ## list the targets
@@ -43,6 +43,9 @@ up: install ## start the local runtime (SeaweedFS S3, Tansu Kafka, MLflow, Pushg
 
 down: ## stop every local server (reports each; fails if one cannot be stopped)
 	@if [ -x $(PY) ]; then $(PY) -m infra.local down; else echo "no virtualenv: nothing was started"; fi
+
+serve: up ## start the real-time scoring service (BentoML, port 3000) against the local stack
+	$(PY) -m infra.local up serving
 
 status: ## show each local server's state (exit 1 if one is not healthy)
 	$(PY) -m infra.local status

@@ -63,8 +63,9 @@ class Settings(BaseSettings):
     serving_threshold: float = 0.5
     #: How often the service checks whether the champion or challenger alias moved.
     serving_model_poll_s: float = 5.0
-    #: Score each request with the challenger too, off the response path, when one exists.
-    serving_shadow: bool = True
+    #: Score each request with the challenger too, off the response path, when one exists (costs
+    #: a second scoring per request in the serving process: off unless asked for).
+    serving_shadow: bool = False
     serving_shadow_prefix: str = "shadow"
     serving_shadow_flush_s: float = 10.0
 

@@ -62,7 +62,7 @@ class ModelSlot:
         if version is None:
             self.current = None
         elif previous is None or previous.version != version:
-            model = self.registry.load_version(version)
+            model = self.registry.load_version(version).use_threads(1)
             check_and_warm(model)
             self.current = LoadedModel(self.alias, version, model)
         if self.current is previous:

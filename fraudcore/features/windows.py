@@ -107,11 +107,15 @@ class EventLog:
         return index
 
     def windows(self, entity: np.ndarray, end_us: np.ndarray, widths_us: dict[int, int]) -> dict[int, Window]:
-        """Per width w, the events of each query's entity with time in (end - w, end]."""
+        """Per width w, the events of each query's entity with time in (end - w, end] (all window
+        starts found in one search)."""
+        entity, end_us = np.asarray(entity, np.int64), np.asarray(end_us, np.int64)
         hi = self.events_up_to(entity, end_us)
+        widths = np.fromiter(widths_us.values(), np.int64, len(widths_us))
+        starts = self.events_up_to(np.tile(entity, len(widths)), (end_us[None, :] - widths[:, None]).ravel())
         return {
-            key: Window(self, self.events_up_to(entity, end_us - width), hi)
-            for key, width in widths_us.items()
+            key: Window(self, lo, hi)
+            for key, lo in zip(widths_us, starts.reshape(len(widths), -1), strict=True)
         }
 
 

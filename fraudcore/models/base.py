@@ -51,6 +51,12 @@ class FraudModel(mlflow.pyfunc.PythonModel):
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         return pd.DataFrame({"fraud_probability": self.score(model_input)})
 
+    def use_threads(self, threads: int) -> FraudModel:
+        """Score with this many threads (a serving worker scores one request at a time: 1 avoids
+        waking a thread pool for every row)."""
+        self.scoring_threads = threads
+        return self
+
     def feature_importance(self) -> dict[str, float] | None:
         """The model's own importances, where it has them."""
         return None

@@ -34,7 +34,8 @@ class GradientBoostedFraudModel(FraudModel):
     def _score(self, x: np.ndarray) -> np.ndarray:
         # The booster itself: the same probabilities as predict_proba, without its per-call checks
         # (0.03 ms instead of 0.5 ms for one row).
-        return self.booster.booster_.predict(x)
+        threads = getattr(self, "scoring_threads", None)
+        return self.booster.booster_.predict(x, **({"num_threads": threads} if threads else {}))
 
     def feature_importance(self) -> dict[str, float]:
         gains = self.booster.booster_.feature_importance(importance_type="gain")

@@ -80,6 +80,9 @@ class TorchFraudModel(FraudModel):
         self.network = network.to("cpu").eval()
 
     def _score(self, x: np.ndarray) -> np.ndarray:
+        threads = getattr(self, "scoring_threads", None)
+        if threads and torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
         with torch.no_grad():
             logits = self.network(torch.from_numpy(self._prepare(x))).squeeze(1)
         return torch.sigmoid(logits).numpy().astype(np.float64)

@@ -84,10 +84,11 @@ def _process(service: Service, settings: Settings) -> ManagedProcess:
     return ManagedProcess(service.name, _state_dir(settings), expected_argv=service.command)
 
 
-def _select(settings: Settings, names: list[str] | None) -> list[Service]:
+def _select(settings: Settings, names: list[str] | None, optional: bool = False) -> list[Service]:
+    """The named services, or (no names) the core ones, and the optional ones too when asked."""
     services = all_services(settings)
     if not names:
-        return services
+        return [service for service in services if optional or not service.optional]
     unknown = set(names) - {service.name for service in services}
     if unknown:
         raise StartError(f"unknown services {sorted(unknown)}; known: {[s.name for s in services]}")
@@ -167,7 +168,7 @@ def down(settings: Settings, names: list[str] | None = None, echo=print) -> None
 
 def _stop_all(settings: Settings, names: list[str] | None, echo) -> None:
     failures = []
-    for service in reversed(_select(settings, names)):
+    for service in reversed(_select(settings, names, optional=True)):
         try:
             outcome = _process(service, settings).stop(service.stop_timeout_s)
         except Exception as error:  # one server's failure never stops the others being stopped
@@ -179,11 +180,14 @@ def _stop_all(settings: Settings, names: list[str] | None, echo) -> None:
 
 
 def status(settings: Settings, names: list[str] | None = None) -> list[ServiceStatus]:
-    """Each server's state, from its verified pid file and its health check."""
+    """Each server's state, from its verified pid file and its health check (an optional server
+    only when named or started)."""
     report = []
-    for service in _select(settings, names):
+    for service in _select(settings, names, optional=True):
         process = _process(service, settings)
         state, why = process.check()
+        if service.optional and not names and state == "absent":
+            continue
         if state == "running":
             report.append(
                 ServiceStatus(

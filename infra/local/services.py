@@ -37,6 +37,8 @@ class Service:
     port_settings: dict[int, str] = field(default_factory=dict)
     start_timeout_s: float = 60.0
     stop_timeout_s: float = 10.0
+    #: Started only when named (`up serving`): it needs what the others hold (a champion model).
+    optional: bool = False
 
 
 def _find_binary(name: str, hint: str) -> str:
@@ -216,8 +218,43 @@ def _prometheus(settings: Settings, state: Path) -> Service:
     )
 
 
+def _serving(settings: Settings, state: Path) -> Service:
+    """The real-time scoring service (BentoML), registered with the local Prometheus by file_sd."""
+    url = urlparse(settings.serving_url)
+    target = state / "prometheus" / "targets" / "serving.json"
+
+    def register() -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps([{"targets": [url.netloc], "labels": {"service": "serving"}}]))
+
+    return Service(
+        name="serving",
+        url=settings.serving_url,
+        ports=[url.port or 80],
+        command=lambda: [
+            sys.executable,
+            "-m",
+            "bentoml",
+            "serve",
+            "serving.service:FraudScoring",
+            "--host",
+            url.hostname or "127.0.0.1",
+            "--port",
+            str(url.port),
+        ],
+        healthy=lambda: http_ok(f"{settings.serving_url}/readyz"),
+        env={"OMP_NUM_THREADS": "1", "BENTOML_DO_NOT_TRACK": "true", **settings.s3_env()},
+        after_start=register,
+        after_start_what="registering with Prometheus",
+        port_settings={url.port or 80: "FRAUD_SERVING_URL"},
+        start_timeout_s=120.0,
+        optional=True,
+    )
+
+
 def all_services(settings: Settings) -> list[Service]:
-    """Every server, in the order they must start (the object store first: the others keep data in it)."""
+    """Every server, in the order they must start (the object store first: the others keep data in
+    it; the scoring service last: it needs a champion in the registry and the online store)."""
     state = settings.state_dir.resolve()
     return [
         _seaweedfs(settings, state),
@@ -225,4 +262,5 @@ def all_services(settings: Settings) -> list[Service]:
         _mlflow(settings, state),
         _pushgateway(settings, state),
         _prometheus(settings, state),
+        _serving(settings, state),
     ]

@@ -1,0 +1,81 @@
+"""Open-loop HTTP load: ``python -m benchmarks.loadgen --url U --rate R --duration S --requests FILE``.
+
+Request i is sent at start + i / rate whether or not earlier ones have answered, and its latency
+is counted from that scheduled moment (so a stalled server's queueing shows: no coordinated
+omission). Prints one JSON line: latency percentiles (ms), achieved rate, errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+
+import aiohttp
+import numpy as np
+
+SPIN_S = 0.0015
+
+
+async def run(url: str, rate: float, duration: float, bodies: list[str]) -> dict:
+    count = int(rate * duration)
+    latencies = np.full(count, np.nan)
+    statuses: dict[int, int] = {}
+    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    async with aiohttp.ClientSession(
+        connector=connector, headers={"content-type": "application/json"}
+    ) as session:
+
+        async def one(i: int, scheduled: float) -> None:
+            try:
+                async with session.post(url, data=bodies[i % len(bodies)]) as response:
+                    await response.read()
+                    statuses[response.status] = statuses.get(response.status, 0) + 1
+                    if response.status == 200:
+                        latencies[i] = time.perf_counter() - scheduled
+            except aiohttp.ClientError:
+                statuses[-1] = statuses.get(-1, 0) + 1
+
+        tasks = []
+        lateness = np.zeros(count)
+        start = time.perf_counter() + 0.2
+        for i in range(count):
+            scheduled = start + i / rate
+            # The event loop's timers wake up to a millisecond late (epoll counts in ms): sleep to
+            # just before the moment, then yield until it comes.
+            if (delay := scheduled - time.perf_counter() - SPIN_S) > 0:
+                await asyncio.sleep(delay)
+            while time.perf_counter() < scheduled:
+                await asyncio.sleep(0)
+            lateness[i] = time.perf_counter() - scheduled
+            tasks.append(asyncio.create_task(one(i, scheduled)))
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - start
+    ok = latencies[~np.isnan(latencies)] * 1e3
+    return {
+        "offered_rps": rate,
+        "requests": count,
+        "ok": len(ok),
+        "statuses": {str(k): v for k, v in statuses.items()},
+        "achieved_rps": round(len(ok) / elapsed, 1),
+        **{f"p{q}_ms": round(float(np.percentile(ok, q)), 3) if len(ok) else None for q in (50, 95, 99)},
+        "max_ms": round(float(ok.max()), 3) if len(ok) else None,
+        "send_lateness_p99_ms": round(float(np.percentile(lateness, 99)) * 1e3, 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--rate", type=float, required=True)
+    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--requests", required=True, help="file with one JSON body per line")
+    args = parser.parse_args()
+    with open(args.requests) as source:
+        bodies = [line.strip() for line in source if line.strip()]
+    print(json.dumps(asyncio.run(run(args.url, args.rate, args.duration, bodies))))
+
+
+if __name__ == "__main__":
+    main()
