@@ -14,7 +14,7 @@ TRAIN_ARGS ?=
 DATA ?=
 
 .PHONY: help install system-deps up serve down status data features train compile compile-check demo test test-unit lint clean-state \
-	bench-training select-model
+	bench-training bench-realtime select-model
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -66,7 +66,9 @@ compile: install ## compile the pipeline to pipelines/fraud_training_pipeline.ya
 demo: data ## the main job: stack up, data into the lake, train + register a champion, evaluation table
 	$(PY) -m pipelines.run_local $(TRAIN_ARGS)
 	$(PY) -m features materialize
+	$(PY) -m infra.local up serving
 	@echo; $(PY) -m pipelines.report
+	@echo; echo "A prediction over HTTP:"; $(PY) -m serving.sample
 	@echo; echo "Services:"; $(PY) -m infra.local status
 
 test: install ## all tests, including end-to-end runs against the real local servers
@@ -77,6 +79,9 @@ test-unit: install ## fast tests only (no servers)
 
 bench-training: up ## benchmark: one-month training pipeline + DuckDB vs Dask point-in-time retrieval (reference data in the lake)
 	$(PY) -m benchmarks.training
+
+bench-realtime: serve ## benchmark: /predict at 50/200/500/1000 rps open loop beside the in-process floor (needs make demo's champion and online store)
+	$(PY) -m benchmarks.realtime
 
 select-model: install ## choose features and LightGBM parameters on the validation week (reference data)
 	$(PY) -m benchmarks.model_selection
