@@ -72,8 +72,12 @@ def _duckdb_backend(endpoint: str, access_key: str, secret_key: str, region: str
     ibis.set_backend(connection)
 
 
-def repo_config(settings: Settings | None = None) -> RepoConfig:
-    """Feast config: registry in S3, DuckDB offline store over S3 parquet, sqlite or Redis online store."""
+def repo_config(settings: Settings | None = None, registry_ttl_s: int = 60) -> RepoConfig:
+    """Feast config: registry in S3, DuckDB offline store over S3 parquet, sqlite or Redis online store.
+
+    ``registry_ttl_s``: how long a read of the registry is trusted; 0 keeps it until
+    ``refresh_registry()`` (a server does that off its request path).
+    """
     settings = settings or get_settings()
     # Feast's S3 registry reads credentials and endpoint from the environment.
     os.environ.update(settings.s3_env())
@@ -93,7 +97,7 @@ def repo_config(settings: Settings | None = None) -> RepoConfig:
         registry={
             "registry_type": "file",
             "path": f"s3://{settings.bucket}/feast/registry.pb",
-            "cache_ttl_seconds": 60,
+            "cache_ttl_seconds": registry_ttl_s,
         },
         offline_store={"type": "duckdb"},
         online_store=online,
@@ -102,8 +106,8 @@ def repo_config(settings: Settings | None = None) -> RepoConfig:
     )
 
 
-def feature_store(settings: Settings | None = None) -> FeatureStore:
-    return FeatureStore(config=repo_config(settings))
+def feature_store(settings: Settings | None = None, registry_ttl_s: int = 60) -> FeatureStore:
+    return FeatureStore(config=repo_config(settings, registry_ttl_s))
 
 
 def lookup_times(transactions: pd.DataFrame) -> pd.Series:

@@ -94,3 +94,19 @@ class ModelWatcher(threading.Thread):
                 except Exception as error:  # the registry or the artifact store is down: keep serving
                     log.warning("refreshing %s failed, keeping the model loaded: %s", slot.alias, error)
                     self.on_error(slot.alias, error)
+
+
+class Every(threading.Thread):
+    """Runs ``action`` every ``seconds`` in the background; a failure is logged and retried."""
+
+    def __init__(self, seconds: float, action: Callable[[], object], name: str):
+        super().__init__(name=name, daemon=True)
+        self.seconds, self.action = seconds, action
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.seconds):
+            try:
+                self.action()
+            except Exception as error:
+                log.warning("%s failed: %s", self.name, error)

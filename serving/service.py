@@ -24,7 +24,7 @@ from fraudcore.feature_store import OnlineFeatureReader, feature_store
 from fraudcore.metrics import REALTIME, build
 from fraudcore.registry import CHALLENGER, CHAMPION, ModelRegistry
 from fraudcore.settings import get_settings
-from serving.models import LoadedModel, ModelSlot, ModelWatcher
+from serving.models import Every, LoadedModel, ModelSlot, ModelWatcher
 from serving.schemas import Prediction, TransactionRequest
 from serving.scoring import ModelUnavailable, RealtimeScorer
 from serving.shadow import ShadowScorer, ShadowSink
@@ -34,6 +34,7 @@ settings = get_settings()
 METRICS = build(REALTIME, bentoml.metrics)
 SCORING_PATHS = {"/predict": "predict", "/predict_batch": "predict_batch"}
 READY_CHECK_EVERY_S = 1.0
+FEATURE_REGISTRY_REFRESH_S = 60.0
 
 
 class RequestMetrics:
@@ -77,7 +78,11 @@ class RequestMetrics:
 class FraudScoring:
     def __init__(self) -> None:
         registry = ModelRegistry(settings)
-        self.reader = OnlineFeatureReader(feature_store(settings))
+        # The feature registry is read once and refreshed by a background thread, never by a
+        # request (a refresh is an S3 read and a parse: ~100 ms on the request that meets it).
+        store = feature_store(settings, registry_ttl_s=0)
+        Every(FEATURE_REGISTRY_REFRESH_S, store.refresh_registry, "feature-registry-refresh").start()
+        self.reader = OnlineFeatureReader(store)
         self.champion = ModelSlot(registry, CHAMPION, self._swapped)
         self.challenger = ModelSlot(registry, CHALLENGER, self._swapped)
         slots = [self.champion]

@@ -58,6 +58,15 @@ class EventLog:
     def __len__(self) -> int:
         return len(self.entity)
 
+    @cached_property
+    def _padded(self) -> dict[str, np.ndarray]:
+        """Value columns with one trailing 0 (so a slice may end at the log's end for reduceat)."""
+        return {name: np.append(np.asarray(column, np.float64), 0.0) for name, column in self.values.items()}
+
+    @cached_property
+    def _padded_times(self) -> np.ndarray:
+        return np.append(self.time_us, 0)
+
     def where(self, keep: np.ndarray) -> EventLog:
         """The events where ``keep`` is true (still sorted)."""
         return EventLog(self.entity[keep], self.time_us[keep], {k: v[keep] for k, v in self.values.items()})
@@ -119,37 +128,36 @@ class EventLog:
         }
 
 
-@dataclass(frozen=True)
 class Window:
     """Per query, the slice ``lo:hi`` of an event log (empty when ``hi <= lo``)."""
 
-    log: EventLog
-    lo: np.ndarray
-    hi: np.ndarray
+    def __init__(self, log: EventLog, lo: np.ndarray, hi: np.ndarray):
+        self.log, self.lo, self.hi = log, lo, hi
+        self._count = np.maximum(hi - lo, 0)
+        self._order: np.ndarray | None = None
 
     def count(self) -> np.ndarray:
-        return np.maximum(self.hi - self.lo, 0)
+        return self._count
 
     def sum(self, column: str, power: int = 1) -> np.ndarray:
-        values = self.log.values[column]
-        return self._reduce(np.add, values if power == 1 else values**power)
+        padded = self.log._padded[column]
+        return self._reduce(np.add, padded if power == 1 else padded**power)
 
     def max(self, column: str) -> np.ndarray:
         """Largest value, 0 for an empty window (values are non-negative)."""
-        return self._reduce(np.maximum, self.log.values[column])
+        return self._reduce(np.maximum, self.log._padded[column])
 
     def last_time(self) -> np.ndarray:
         """Time of the window's last event, 0 when empty."""
-        times = np.append(self.log.time_us, 0)
-        return np.where(self.count() > 0, times[np.maximum(self.hi - 1, 0)], 0)
+        return np.where(self._count > 0, self.log._padded_times[np.maximum(self.hi - 1, 0)], 0)
 
     def first_time(self) -> np.ndarray:
         """Time of the window's first event, 0 when empty."""
-        times = np.append(self.log.time_us, 0)
-        return np.where(self.count() > 0, times[self.lo], 0)
+        return np.where(self._count > 0, self.log._padded_times[self.lo], 0)
 
-    def _reduce(self, ufunc: np.ufunc, values: np.ndarray) -> np.ndarray:
-        """``ufunc`` over each slice, in element order; 0 when empty.
+    def _reduce(self, ufunc: np.ufunc, padded: np.ndarray) -> np.ndarray:
+        """``ufunc`` over each slice, in element order; 0 when empty. ``padded``: the values with
+        one trailing element, so a slice may end at the log's end.
 
         Slices are visited in order of their start so that ``reduceat`` also walks the gaps
         between them once: the cost is the windows' total length plus the log's.
@@ -157,11 +165,15 @@ class Window:
         m = len(self.lo)
         if m == 0:
             return np.zeros(0)
-        padded = np.append(np.asarray(values, np.float64), 0.0)
-        order = np.argsort(self.lo, kind="stable")
+        if m == 1:  # one query (a real-time request): nothing to order
+            bounds = np.array([self.lo[0], max(self.hi[0], self.lo[0])])
+            return ufunc.reduceat(padded, bounds)[:1] if self._count[0] > 0 else np.zeros(1)
+        if self._order is None:
+            self._order = np.argsort(self.lo, kind="stable")
+        order = self._order
         bounds = np.empty(2 * m, np.int64)
         bounds[0::2], bounds[1::2] = self.lo[order], np.maximum(self.hi[order], self.lo[order])
         reduced = ufunc.reduceat(padded, bounds)[0::2]
         out = np.empty(m)
         out[order] = reduced
-        return np.where(self.count() > 0, out, 0.0)
+        return np.where(self._count > 0, out, 0.0)

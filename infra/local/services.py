@@ -243,7 +243,13 @@ def _serving(settings: Settings, state: Path) -> Service:
             str(url.port),
         ],
         healthy=lambda: http_ok(f"{settings.serving_url}/readyz"),
-        env={"OMP_NUM_THREADS": "1", "BENTOML_DO_NOT_TRACK": "true", **settings.s3_env()},
+        # Its own BentoML home: the multiprocess metric files of another BentoML server never mix in.
+        env={
+            "OMP_NUM_THREADS": "1",
+            "BENTOML_DO_NOT_TRACK": "true",
+            "BENTOML_HOME": str(state / "bentoml"),
+            **settings.s3_env(),
+        },
         after_start=register,
         after_start_what="registering with Prometheus",
         port_settings={url.port or 80: "FRAUD_SERVING_URL"},
