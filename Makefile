@@ -9,11 +9,14 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SYSTEM_PACKAGES := prometheus prometheus-pushgateway redis-server openjdk-17-jre-headless
 # Synthetic days for the demo, or a parquet file to load instead (e.g. DATA=../shared/data/fraud-handbook-transactions.parquet).
 DAYS ?= 80
+# Days of `make batch` (ISO dates; default: the lake's last day).
+DATE_FROM ?=
+DATE_TO ?=
 # Arguments of `make train` (see python -m pipelines.run_local --help), e.g. TRAIN_ARGS="--model-type torch".
 TRAIN_ARGS ?=
 DATA ?=
 
-.PHONY: help install system-deps up serve down status data features train compile compile-check demo test test-unit lint clean-state \
+.PHONY: help install system-deps up serve batch down status data features train compile compile-check demo test test-unit lint clean-state \
 	bench-training bench-realtime select-model
 
 help: ## list the targets
@@ -34,6 +37,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m fraudcore.spark fetch-jars
 	@touch $@
 
 install: system-deps $(VENV)/.installed ## virtualenv with pinned packages + Debian packages (idempotent)
@@ -43,6 +47,9 @@ up: install ## start the local runtime (SeaweedFS S3, Tansu Kafka, MLflow, Pushg
 
 down: ## stop every local server (reports each; fails if one cannot be stopped)
 	@if [ -x $(PY) ]; then $(PY) -m infra.local down; else echo "no virtualenv: nothing was started"; fi
+
+batch: up ## score DATE_FROM..DATE_TO (default: the lake's last day) on Spark with the champion; predictions to s3://fraud/predictions/
+	$(PY) -m batch $(if $(DATE_FROM),--date-from $(DATE_FROM)) $(if $(DATE_TO),--date-to $(DATE_TO))
 
 serve: up ## start the real-time scoring service (BentoML, port 3000) against the local stack
 	$(PY) -m infra.local up serving
@@ -69,6 +76,7 @@ demo: data ## the main job: stack up, data into the lake, train + register a cha
 	$(PY) -m infra.local up serving
 	@echo; $(PY) -m pipelines.report
 	@echo; echo "A prediction over HTTP:"; $(PY) -m serving.sample
+	@echo; echo "Batch scoring of the lake's last day on Spark:"; $(MAKE) --no-print-directory batch
 	@echo; echo "Services:"; $(PY) -m infra.local status
 
 test: install ## all tests, including end-to-end runs against the real local servers

@@ -92,21 +92,42 @@ REALTIME = (
     ),
 )
 
-ALL = REALTIME
+#: Pushed to the Pushgateway at the end of each batch run (and on failure): the last run's figures.
+BATCH = (
+    MetricSpec("fraud_batch_rows_scored", "gauge", "Transactions scored by the last batch run."),
+    MetricSpec("fraud_batch_duration_seconds", "gauge", "Wall time of the last batch run."),
+    MetricSpec("fraud_batch_flagged_ratio", "gauge", "Share of the last run's transactions decided fraud."),
+    MetricSpec("fraud_batch_success", "gauge", "1 when the last batch run succeeded, 0 when it failed."),
+    MetricSpec(
+        "fraud_batch_last_run_timestamp_seconds", "gauge", "When the last batch run ended (Unix time)."
+    ),
+    MetricSpec(
+        "fraud_batch_model_info", "gauge", "1 for the model version the last batch run used.", ("version",)
+    ),
+)
+
+ALL = REALTIME + BATCH
 
 
-def build(specs: tuple[MetricSpec, ...], client: ModuleType) -> dict[str, Any]:
-    """The metric objects of ``specs`` made with ``client`` (``prometheus_client`` or ``bentoml.metrics``)."""
+def _gauge_options(client: ModuleType) -> dict[str, Any]:
+    """Several worker processes (BentoML) report a gauge by its live maximum."""
+    return {"multiprocess_mode": "livemax"} if client.__name__.startswith("bentoml") else {}
+
+
+def build(specs: tuple[MetricSpec, ...], client: ModuleType, registry: Any = None) -> dict[str, Any]:
+    """The metric objects of ``specs`` made with ``client`` (``prometheus_client`` or ``bentoml.metrics``),
+    in ``registry`` when given (prometheus_client only: a run's own registry, to push it)."""
+    extra = {"registry": registry} if registry is not None else {}
     made: dict[str, Any] = {}
     for spec in specs:
         if spec.kind == "counter":
-            made[spec.name] = client.Counter(spec.name, spec.help, labelnames=spec.labels)
+            made[spec.name] = client.Counter(spec.name, spec.help, labelnames=spec.labels, **extra)
         elif spec.kind == "gauge":
             made[spec.name] = client.Gauge(
-                spec.name, spec.help, labelnames=spec.labels, multiprocess_mode="livemax"
+                spec.name, spec.help, labelnames=spec.labels, **_gauge_options(client), **extra
             )
         else:
             made[spec.name] = client.Histogram(
-                spec.name, spec.help, labelnames=spec.labels, buckets=spec.buckets
+                spec.name, spec.help, labelnames=spec.labels, buckets=spec.buckets, **extra
             )
     return made

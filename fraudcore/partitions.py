@@ -93,7 +93,10 @@ class DayPartitions:
             self.filesystem.create_dir(directory, recursive=True)
         temporary = f"{directory}/.{PART_FILE}.{uuid.uuid4().hex}.tmp"
         try:
-            pq.write_table(rows, temporary, filesystem=self.filesystem, compression="zstd")
+            # Microsecond timestamps: the platform's resolution, and what Spark and DuckDB read.
+            pq.write_table(
+                rows, temporary, filesystem=self.filesystem, compression="zstd", coerce_timestamps="us"
+            )
             if isinstance(self.filesystem, fs.S3FileSystem):
                 self.filesystem.copy_file(temporary, f"{directory}/{PART_FILE}")  # one server-side copy
             else:
@@ -101,6 +104,16 @@ class DayPartitions:
         finally:  # the day has landed (or not) by now: a leftover temporary file is only clutter
             with contextlib.suppress(Exception):
                 self.filesystem.delete_file(temporary)
+
+    def adopt(self, day: dt.date, source: str) -> None:
+        """Make the parquet file ``source`` (on the same filesystem) the day's file, in one step: a
+        server-side copy on S3, a rename on disk. For files another writer (Spark) produced."""
+        directory = self.directory(day)
+        if isinstance(self.filesystem, fs.S3FileSystem):
+            self.filesystem.copy_file(source, f"{directory}/{PART_FILE}")
+        else:
+            self.filesystem.create_dir(directory, recursive=True)
+            self.filesystem.move(source, f"{directory}/{PART_FILE}")
 
     def days(self) -> list[dt.date]:
         """The days whose file exists, sorted."""

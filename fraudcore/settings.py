@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     mlflow_bucket: str = "mlflow"
     kafka_bucket: str = "kafka"
     raw_prefix: str = "raw/transactions"
+    predictions_prefix: str = "predictions"
 
     # MLflow tracking server and model registry.
     mlflow_tracking_uri: str = "http://127.0.0.1:5000"

@@ -27,6 +27,8 @@ from fraudcore.features.definitions import (
 )
 from fraudcore.features.windows import to_us
 
+#: Features computed as integers (flags); every other feature is a float.
+INTEGER_FEATURES = ("is_weekend", "is_night")
 #: Hours 0..6 count as night (handbook).
 NIGHT_LAST_HOUR = 6
 US_PER_HOUR = 3_600 * 10**6

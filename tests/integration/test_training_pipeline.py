@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -11,12 +12,16 @@ import uuid
 import pytest
 from mlflow.tracking import MlflowClient
 
+from batch.job import predictions_root
 from fraudcore.data.generator import GeneratorConfig, generate_transactions
 from fraudcore.data.lake import TransactionLake
+from fraudcore.evaluation import delayed_test_rows, fraud_metrics
+from fraudcore.partitions import DayPartitions
 from fraudcore.registry import CHALLENGER, CHAMPION, ModelRegistry
 from fraudcore.settings import REPO_ROOT
-from fraudcore.storage import ensure_buckets
+from fraudcore.storage import arrow_filesystem, ensure_buckets
 from pipelines.report import evaluation_table
+from pipelines.steps.split import split_from_json
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -98,3 +103,45 @@ def test_first_run_registers_a_champion_and_a_worse_run_is_refused(pipeline_env)
     model = ModelRegistry(settings).load()
     assert model.metadata.run_id == champion.run_id
     assert type(model.unwrap_python_model()).__module__ == "fraudcore.models.gbt"
+
+
+def test_batch_predictions_of_the_test_week_give_the_pipelines_metrics(pipeline_env):
+    """One feature definition, two paths: the handbook metrics computed from the Spark batch job's
+    predictions equal those the pipeline's evaluate step logged for the champion."""
+    env, settings = pipeline_env
+    registry = ModelRegistry(settings)
+    champion = registry.version_by_alias(CHAMPION)
+    logged = registry.client.get_run(champion.run_id).data.metrics
+    split = split_from_json(registry.client.get_run(champion.run_id).data.params["split"])
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "batch",
+            "--master",
+            "local[2]",
+            "--date-from",
+            str(split.test_start),
+            "--date-to",
+            str(split.test_end),
+        ],
+        cwd=REPO_ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    days = [split.test_start + dt.timedelta(days=i) for i in range(split.test_days)]
+    predictions = (
+        DayPartitions(arrow_filesystem(settings), predictions_root(settings))
+        .read(days, ["TRANSACTION_ID", "fraud_probability", "model_version"])
+        .to_pandas()
+    )
+    assert set(predictions["model_version"]) == {champion.version}
+    lake = TransactionLake(settings).read(split.train_start - dt.timedelta(days=7), split.test_end)
+    test_rows = delayed_test_rows(lake, split)
+    scored = test_rows.merge(predictions, on="TRANSACTION_ID").rename(columns={"fraud_probability": "score"})
+    assert len(scored) == len(test_rows)
+    for name, value in fraud_metrics(scored).items():
+        assert value == pytest.approx(logged[name], abs=1e-9), name
