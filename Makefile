@@ -17,7 +17,7 @@ TRAIN_ARGS ?=
 DATA ?=
 
 .PHONY: help install system-deps up serve batch down status data features train compile compile-check demo test test-unit lint clean-state \
-	bench-training bench-realtime select-model
+	bench-training bench-realtime bench-batch select-model
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -90,6 +90,9 @@ bench-training: up ## benchmark: one-month training pipeline + DuckDB vs Dask po
 
 bench-realtime: serve ## benchmark: /predict at 50/200/500/1000 rps open loop beside the in-process floor (needs make demo's champion and online store)
 	$(PY) -m benchmarks.realtime
+
+bench-batch: up ## benchmark: Spark batch rows/s (features + scoring, scoring alone) beside the in-process floor, and the six-month job
+	$(PY) -m benchmarks.batch
 
 select-model: install ## choose features and LightGBM parameters on the validation week (reference data)
 	$(PY) -m benchmarks.model_selection

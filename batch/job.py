@@ -133,7 +133,7 @@ def _score(spark, raw, inputs: BatchInputs, settings: Settings, date_from: dt.da
 
     model_uri = f"models:/{settings.model_name}/{inputs.model_version}"
     predict = mlflow.pyfunc.spark_udf(spark, model_uri, env_manager="local", result_type="double")
-    features = feature_rows(raw, date_from.isoformat(), buckets=4 * spark.sparkContext.defaultParallelism)
+    features = feature_rows(raw, date_from.isoformat(), buckets=bucket_count(spark, settings))
     probability = predict(F.struct(*[F.col(f"`{name}`") for name in MODEL_FEATURES]))
     return (
         features.withColumn("fraud_probability", probability)
@@ -147,6 +147,11 @@ def _score(spark, raw, inputs: BatchInputs, settings: Settings, date_from: dt.da
         .withColumn("date", F.date_format("TX_DATETIME", "yyyy-MM-dd"))
         .select(*PREDICTION_COLUMNS, "date")
     )
+
+
+def bucket_count(spark, settings: Settings) -> int:
+    """How many entity buckets the per-entity feature functions run on (many small groups)."""
+    return settings.spark_buckets_per_core * spark.sparkContext.defaultParallelism
 
 
 def _publish(settings: Settings, staging: str, inputs: BatchInputs) -> list[dt.date]:

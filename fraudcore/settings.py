@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     topic_scores: str = "fraud-scores"
     topic_dead_letter: str = "transactions-dlq"
 
+    # Spark jobs (batch scoring, feature job): the driver's heap (local[*] runs the executors in it).
+    spark_driver_memory: str = "4g"
+    #: Entities are grouped in this many buckets per core for the per-entity feature functions.
+    spark_buckets_per_core: int = 32
+
     # Observability.
     prometheus_url: str = "http://127.0.0.1:9090"
     #: Expose Prometheus's HTTP reload/quit endpoints (--web.enable-lifecycle); off by default.

@@ -99,6 +99,7 @@ def spark_session(app_name: str, settings: Settings | None = None, master: str =
         .config("spark.ui.enabled", "false")
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.sql.shuffle.partitions", str(max(2, os.cpu_count() or 2)))
+        .config("spark.driver.memory", settings.spark_driver_memory)
     )
     if s3:
         hadoop = {
