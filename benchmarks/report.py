@@ -41,11 +41,14 @@ def _command() -> str:
     return " ".join([program, *sys.argv[1:]])
 
 
-def environment() -> dict:
+def environment(packages: list[str] = PACKAGES) -> dict:
     """Where and with what a benchmark ran."""
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        commit = ""
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": _command(),
@@ -57,15 +60,30 @@ def environment() -> dict:
             "os": platform.platform(),
             "python": platform.python_version(),
         },
-        "versions": {name: importlib.metadata.version(name) for name in PACKAGES},
+        "versions": {name: _version(name) for name in packages},
     }
 
 
-def write_report(name: str, title: str, results: dict, markdown_body: str) -> tuple[Path, Path]:
-    """Write ``results/<name>.json`` and ``results/<name>.md``; return both paths."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    env = environment()
-    json_path, md_path = RESULTS / f"{name}.json", RESULTS / f"{name}.md"
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def write_report(
+    name: str,
+    title: str,
+    results: dict,
+    markdown_body: str,
+    *,
+    packages: list[str] = PACKAGES,
+    directory: Path = RESULTS,
+) -> tuple[Path, Path]:
+    """Write ``<directory>/<name>.json`` and ``.md`` (default: benchmarks/results); return both paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    env = environment(packages)
+    json_path, md_path = directory / f"{name}.json", directory / f"{name}.md"
     json_path.write_text(json.dumps({"environment": env, "results": results}, indent=2, default=str) + "\n")
     machine = env["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items())

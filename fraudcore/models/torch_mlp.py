@@ -12,8 +12,13 @@ from torch import nn
 from fraudcore.models.base import FraudModel
 
 
-def training_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def training_device(requested: str = "auto") -> torch.device:
+    """``auto``: CUDA when present, else the CPU; ``cuda`` or ``cpu`` to choose."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("training device 'cuda' asked for, but PyTorch sees no CUDA device")
+    return torch.device(requested)
 
 
 class TorchFraudModel(FraudModel):
@@ -28,6 +33,7 @@ class TorchFraudModel(FraudModel):
         "learning_rate": 2e-3,
         "weight_decay": 1e-5,
         "seed": 0,
+        "device": "auto",
     }
 
     def _prepare(self, x: np.ndarray) -> np.ndarray:
@@ -45,7 +51,7 @@ class TorchFraudModel(FraudModel):
 
     def _fit(self, x: np.ndarray, y: np.ndarray) -> None:
         torch.manual_seed(self.params["seed"])
-        device = training_device()
+        device = training_device(self.params["device"])
         logged = np.sign(x) * np.log1p(np.abs(x))
         self.mean, self.std = logged.mean(axis=0), logged.std(axis=0) + 1e-6
         inputs = torch.from_numpy(self._prepare(x)).to(device)
@@ -61,17 +67,17 @@ class TorchFraudModel(FraudModel):
         for epoch in range(self.params["epochs"]):
             network.train()
             order = torch.randperm(len(labels), device=device)
-            total = 0.0
+            total = torch.zeros((), device=device)  # summed on the device: no sync per step
             for first in range(0, len(order), batch):
                 rows = order[first : first + batch]
                 optimizer.zero_grad()
                 loss = loss_function(network(inputs[rows]).squeeze(1), labels[rows])
                 loss.backward()
                 optimizer.step()
-                total += float(loss.detach()) * len(rows)
+                total += loss.detach() * len(rows)
             print(
                 f"torch epoch {epoch + 1}/{self.params['epochs']} on {device}: "
-                f"loss {total / len(labels):.4f} "
+                f"loss {float(total) / len(labels):.4f} "
                 f"({time.monotonic() - started:.1f} s)",
                 flush=True,
             )
