@@ -26,9 +26,9 @@ from fraudcore.feature_store import OnlineFeatureReader, feature_store
 from fraudcore.features.online import state_from_event_arrays
 from fraudcore.features.request import request_feature_arrays
 from fraudcore.metrics import REALTIME, build
+from fraudcore.model_slots import ModelSlot
 from fraudcore.registry import CHAMPION, ModelRegistry
 from fraudcore.settings import REPO_ROOT, get_settings
-from serving.models import ModelSlot
 from serving.schemas import TransactionRequest
 from serving.scoring import RealtimeScorer
 

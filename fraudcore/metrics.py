@@ -106,7 +106,84 @@ BATCH = (
     ),
 )
 
-ALL = REALTIME + BATCH
+#: End-to-end latency of the stream (record written -> score flushed): 5 ms to 30 s.
+STREAM_LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+BATCH_SIZE_BUCKETS = (1, 10, 50, 100, 250, 500, 1_000, 2_000, 5_000)
+
+#: Served by each stream consumer process on /metrics.
+STREAM = (
+    MetricSpec("fraud_stream_events_consumed_total", "counter", "Transaction events read from Kafka."),
+    MetricSpec(
+        "fraud_stream_events_scored_total", "counter", "Transactions scored and written to the scores topic."
+    ),
+    MetricSpec(
+        "fraud_stream_alerts_total", "counter", "Scores at or above the threshold, also on the alerts topic."
+    ),
+    MetricSpec(
+        "fraud_stream_events_dead_lettered_total",
+        "counter",
+        "Malformed events sent to the dead-letter topic, by topic and the field (or rule) they broke.",
+        ("topic", "field"),
+    ),
+    MetricSpec("fraud_stream_labels_applied_total", "counter", "Labels read into the terminals' state."),
+    MetricSpec(
+        "fraud_stream_label_waits_expired_total",
+        "counter",
+        "Batches scored before the labels feed reached their event time (waited stream_label_wait_s).",
+    ),
+    MetricSpec(
+        "fraud_stream_batch_size_events", "histogram", "Events per micro-batch.", (), BATCH_SIZE_BUCKETS
+    ),
+    MetricSpec(
+        "fraud_stream_batch_duration_seconds",
+        "histogram",
+        "Time to validate, score, write and commit one micro-batch.",
+        (),
+        STREAM_LATENCY_BUCKETS,
+    ),
+    MetricSpec(
+        "fraud_stream_end_to_end_latency_seconds",
+        "histogram",
+        "From the transaction record's Kafka timestamp (written by the producer) to its score flushed.",
+        (),
+        STREAM_LATENCY_BUCKETS,
+    ),
+    MetricSpec(
+        "fraud_stream_consumer_lag_events",
+        "gauge",
+        "Events on the partition not yet consumed by this consumer (high watermark - position).",
+        ("partition",),
+    ),
+    MetricSpec(
+        "fraud_stream_state_entities", "gauge", "Entities held in the consumer's feature state.", ("entity",)
+    ),
+    MetricSpec(
+        "fraud_stream_state_events", "gauge", "Events held in the consumer's feature state.", ("entity",)
+    ),
+    MetricSpec(
+        "fraud_stream_state_rebuild_seconds",
+        "histogram",
+        "Rebuilding the customers' state of newly assigned partitions from the transactions topic.",
+        (),
+        STREAM_LATENCY_BUCKETS,
+    ),
+    MetricSpec(
+        "fraud_stream_online_push_delay_seconds",
+        "histogram",
+        "From a batch scored to its entities' event lists written to the Feast online store.",
+        (),
+        STREAM_LATENCY_BUCKETS,
+    ),
+    MetricSpec(
+        "fraud_stream_model_info", "gauge", "1 for the champion version scoring.", ("model_name", "version")
+    ),
+    MetricSpec("fraud_stream_model_swaps_total", "counter", "Champions swapped in without a restart."),
+    MetricSpec(
+        "fraud_stream_errors_total", "counter", "Failures by kind (online_push, model_refresh).", ("kind",)
+    ),
+)
+
+ALL = REALTIME + BATCH + STREAM
 
 
 def _gauge_options(client: ModuleType) -> dict[str, Any]:

@@ -74,8 +74,23 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_partitions: int = 4
     topic_transactions: str = "transactions"
+    topic_labels: str = "labels"
     topic_scores: str = "fraud-scores"
+    topic_alerts: str = "fraud-alerts"
     topic_dead_letter: str = "transactions-dlq"
+
+    # Stream scoring consumers (Kafka consumer group).
+    stream_group_id: str = "fraud-stream-scoring"
+    #: Consumer processes `make stream` starts (each a service of the local runtime).
+    stream_consumers: int = 2
+    #: Consumer i serves /metrics on this port + i.
+    stream_metrics_port: int = 8100
+    #: Most events scored in one micro-batch (kafka-python's max_poll_records).
+    stream_max_batch: int = 2000
+    #: Before scoring, wait at most this long for the labels feed to reach the batch's event time.
+    stream_label_wait_s: float = 2.0
+    #: How often the consumer pushes changed entities' event lists to the Feast online store.
+    stream_push_interval_s: float = 1.0
 
     # Spark jobs (batch scoring, feature job): the driver's heap (local[*] runs the executors in it).
     spark_driver_memory: str = "4g"
@@ -96,7 +111,13 @@ class Settings(BaseSettings):
     @property
     def topics(self) -> list[str]:
         """Every topic the platform uses."""
-        return [self.topic_transactions, self.topic_scores, self.topic_dead_letter]
+        return [
+            self.topic_transactions,
+            self.topic_labels,
+            self.topic_scores,
+            self.topic_alerts,
+            self.topic_dead_letter,
+        ]
 
     @property
     def buckets(self) -> list[str]:

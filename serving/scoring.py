@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from fraudcore.feature_store import OnlineFeatureReader
+from fraudcore.model_slots import ModelSlot
 from fraudcore.settings import Settings
-from serving.models import ModelSlot
 from serving.schemas import Prediction, TransactionRequest
 from serving.shadow import ShadowBatch, ShadowScorer
 

@@ -22,9 +22,9 @@ from bentoml.exceptions import ServiceUnavailable
 
 from fraudcore.feature_store import OnlineFeatureReader, feature_store
 from fraudcore.metrics import REALTIME, build
+from fraudcore.model_slots import Every, LoadedModel, ModelSlot, ModelWatcher
 from fraudcore.registry import CHALLENGER, CHAMPION, ModelRegistry
 from fraudcore.settings import get_settings
-from serving.models import Every, LoadedModel, ModelSlot, ModelWatcher
 from serving.schemas import Prediction, TransactionRequest
 from serving.scoring import ModelUnavailable, RealtimeScorer
 from serving.shadow import ShadowScorer, ShadowSink

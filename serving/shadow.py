@@ -20,9 +20,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fraudcore.model_slots import ModelSlot
 from fraudcore.settings import Settings
 from fraudcore.storage import arrow_filesystem
-from serving.models import ModelSlot
 
 log = logging.getLogger(__name__)
 SHADOW_COLUMNS = [

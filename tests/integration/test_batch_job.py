@@ -29,12 +29,12 @@ from fraudcore.features.compute import model_features
 from fraudcore.features.definitions import FEATURE_SET
 from fraudcore.features.offline import OfflineFeatureStore, compute_state_pandas
 from fraudcore.metrics import REALTIME, build
+from fraudcore.model_slots import ModelSlot
 from fraudcore.models import model_class
 from fraudcore.partitions import DayPartitions
 from fraudcore.registry import CHAMPION, FEATURE_SET_TAG, ModelRegistry
 from fraudcore.settings import REPO_ROOT
 from fraudcore.storage import arrow_filesystem, ensure_buckets
-from serving.models import ModelSlot
 from serving.schemas import TransactionRequest
 from serving.scoring import RealtimeScorer
 

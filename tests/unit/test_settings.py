@@ -13,7 +13,13 @@ def test_defaults_point_at_the_local_runtime():
     assert settings.s3_endpoint_url == "http://127.0.0.1:8333"
     assert settings.mlflow_tracking_uri == "http://127.0.0.1:5000"
     assert settings.raw_uri == "s3://fraud/raw/transactions"
-    assert set(settings.topics) == {"transactions", "fraud-scores", "transactions-dlq"}
+    assert set(settings.topics) == {
+        "transactions",
+        "labels",
+        "fraud-scores",
+        "fraud-alerts",
+        "transactions-dlq",
+    }
 
 
 def test_environment_overrides_fields_and_nested_fields(monkeypatch):

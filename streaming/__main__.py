@@ -1,0 +1,52 @@
+"""``python -m streaming produce|consume``: replay transactions into Kafka, or run a scoring consumer."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # one scoring thread per consumer process
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m streaming", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    produce = commands.add_parser("produce", help="replay transactions (and their labels 7 days later)")
+    produce.add_argument("--source", default="lake", help="'lake' (default) or a parquet file")
+    produce.add_argument("--date-from", type=dt.date.fromisoformat)
+    produce.add_argument("--date-to", type=dt.date.fromisoformat)
+    produce.add_argument("--limit", type=int, help="replay only the first N transactions")
+    pace = produce.add_mutually_exclusive_group()
+    pace.add_argument("--rate", type=float, help="transactions per second (default: as fast as possible)")
+    pace.add_argument("--speedup", type=float, help="event time runs this many times faster than the clock")
+    produce.add_argument("--no-labels", action="store_true", help="send no labels")
+    consume = commands.add_parser("consume", help="run one scoring consumer of the group")
+    consume.add_argument("--index", type=int, default=0, help="consumer number: metrics on port base + index")
+    consume.add_argument("--exit-when-idle", type=float, help="stop after this many seconds without events")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from fraudcore.settings import get_settings
+
+    settings = get_settings()
+    if args.command == "produce":
+        from streaming.producer import load_transactions, replay
+
+        transactions = load_transactions(settings, args.source, args.date_from, args.date_to)
+        if args.limit:
+            transactions = transactions.head(args.limit)
+        print(replay(settings, transactions, args.rate, args.speedup, with_labels=not args.no_labels))
+        return 0
+    from streaming.service import run_consumer
+
+    run_consumer(settings, args.index, args.exit_when_idle)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,347 @@
+"""The scoring consumer: micro-batches of transactions -> features -> champion -> scores and alerts.
+
+Delivery is at least once, outputs idempotent by key: a batch's scores, alerts and dead letters
+are flushed before its offsets are committed, and every output is keyed by transaction id, so a
+consumer killed at any point re-scores at most the uncommitted batch, with the same result.
+
+State: a customer's events live on the partition its transactions are keyed to. When a partition
+is assigned (start, restart, rebalance), its customers' state is rebuilt by re-reading the
+partition from the start of the retained log up to the committed offset (the transactions topic is
+the state's changelog: exact, no duplicates); terminals' state is the labels topic, read whole by
+every consumer (``streaming.labels``). Both cost one read of the retained events at start, and
+bound the topics' retention from below (30 days of transactions, 37 of labels).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections import defaultdict
+
+import prometheus_client
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.partitioner.default import murmur2
+from kafka.structs import OffsetAndMetadata
+
+from fraudcore.events import (
+    DLQ_OFFSET,
+    DLQ_PARTITION,
+    DLQ_REASON,
+    DLQ_TOPIC,
+    InvalidEvent,
+    Label,
+    Transaction,
+    parse_transaction,
+    score_event,
+)
+from fraudcore.metrics import STREAM, build
+from fraudcore.model_slots import LoadedModel, ModelSlot
+from fraudcore.settings import Settings
+from streaming.labels import LabelFeed
+from streaming.online_push import OnlinePusher, Snapshot
+from streaming.state import StreamState
+
+log = logging.getLogger(__name__)
+#: How often the whole state is swept of events no window can see (entities gone quiet).
+SWEEP_EVERY_S = 60.0
+
+
+def producer_for(settings: Settings, client_id: str) -> KafkaProducer:
+    """Batched, acknowledged writes (one write at a time would be one S3 PUT each on Tansu)."""
+    return KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        acks="all",
+        linger_ms=5,
+        batch_size=256 * 1024,
+        max_request_size=8 * 1024 * 1024,
+        client_id=client_id,
+    )
+
+
+def _field_of(reason: str) -> str:
+    """The field (or rule) a dead-letter reason names: its text before the first colon."""
+    return reason.split(":", 1)[0][:40]
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, owner: ScoringConsumer):
+        self.owner = owner
+
+    def on_partitions_revoked(self, revoked):
+        self.owner.forget(revoked)
+
+    def on_partitions_assigned(self, assigned):
+        self.owner.to_rebuild.update(assigned)
+
+
+class ScoringConsumer:
+    def __init__(
+        self,
+        settings: Settings,
+        champion: ModelSlot,
+        name: str = "stream-consumer",
+        pusher: OnlinePusher | None = None,
+        metrics: dict | None = None,
+    ):
+        self.settings, self.champion, self.name, self.pusher = settings, champion, name, pusher
+        self.metrics = metrics or build(STREAM, prometheus_client)
+        self.state = StreamState()
+        self.producer = producer_for(settings, name)
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id=settings.stream_group_id,
+            client_id=name,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=settings.stream_max_batch,
+            fetch_max_wait_ms=10,
+            session_timeout_ms=6000,
+            heartbeat_interval_ms=1000,
+        )
+        self.labels = LabelFeed(settings, self._labels_read, self._dead_letter)
+        self.to_rebuild: set[TopicPartition] = set()
+        self.partition_customers: dict[int, set[int]] = defaultdict(set)
+        self.dirty_customers: set[int] = set()
+        self.dirty_terminals: set[int] = set()
+        self.changed_since = float("inf")
+        self.last_push = self.last_sweep = time.monotonic()
+        self.stopping = False
+
+    # --- lifecycle ---
+
+    def run(self, max_idle_s: float | None = None) -> None:
+        """Score until SIGTERM (or ``max_idle_s`` without events): finish the batch, commit, leave."""
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        started = time.monotonic()
+        read = self.labels.catch_up()
+        log.info("%s: %d labels read in %.1f s", self.name, read, time.monotonic() - started)
+        self.consumer.subscribe([self.settings.topic_transactions], listener=_Rebalance(self))
+        idle_since = time.monotonic()
+        while not self.stopping:
+            records = self.consumer.poll(timeout_ms=100)
+            if self.to_rebuild:
+                self.rebuild(sorted(self.to_rebuild))
+            if records:
+                self.process(records)
+                idle_since = time.monotonic()
+            else:
+                self.labels.poll()
+                if max_idle_s is not None and time.monotonic() - idle_since > max_idle_s:
+                    break
+            self._push_if_due()
+        self.close()
+
+    def _stop(self, signum, frame) -> None:
+        log.info("%s: signal %d, draining", self.name, signum)
+        self.stopping = True
+
+    def close(self) -> None:
+        self.producer.flush()
+        self._push_if_due(force=True)
+        if self.pusher is not None:
+            self.pusher.stop()
+        self.consumer.close()  # leaves the group: the partitions move at once
+        self.labels.close()
+        self.producer.close()
+
+    # --- partitions ---
+
+    def forget(self, revoked) -> None:
+        """Drop the customers of partitions that moved to another consumer."""
+        for tp in revoked:
+            self.state.customers.drop(self.partition_customers.pop(tp.partition, set()))
+            self.to_rebuild.discard(tp)
+
+    def rebuild(self, partitions: list[TopicPartition]) -> None:
+        """Customers' state of newly assigned partitions: their events before the committed offset."""
+        started = time.monotonic()
+        self.to_rebuild.clear()
+        reader = KafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=10,
+            max_poll_records=20_000,
+            client_id=f"{self.name}-rebuild",
+        )
+        try:
+            until = {tp: self.consumer.committed(tp) or 0 for tp in partitions}
+            todo = [tp for tp in partitions if until[tp] > 0]
+            for tp in partitions:
+                self.state.customers.drop(self.partition_customers.pop(tp.partition, set()))
+            if todo:
+                reader.assign(todo)
+                reader.seek_to_beginning(*todo)
+            events = 0
+            while todo:
+                for tp, records in reader.poll(timeout_ms=200).items():
+                    kept = [r for r in records if r.offset < until[tp]]
+                    transactions = []
+                    for record in kept:
+                        try:
+                            transactions.append(parse_transaction(record.value))
+                        except InvalidEvent:
+                            continue  # dead-lettered when it was first read
+                    self.state.add_transactions(transactions)
+                    self.partition_customers[tp.partition].update(t.customer_id for t in transactions)
+                    events += len(transactions)
+                todo = [tp for tp in todo if reader.position(tp) < until[tp]]
+            self.state.customers.prune_all(self._latest_us())
+        finally:
+            reader.close()
+        seconds = time.monotonic() - started
+        self.metrics["fraud_stream_state_rebuild_seconds"].observe(seconds)
+        log.info(
+            "%s: partitions %s assigned, %d events replayed into state in %.1f s",
+            self.name,
+            [tp.partition for tp in partitions],
+            events,
+            seconds,
+        )
+
+    def _latest_us(self) -> int:
+        latest = [t[-1] for t in self.state.customers.times.values() if t]
+        return max(latest, default=0)
+
+    # --- one micro-batch ---
+
+    def process(self, records: dict) -> None:
+        started = time.monotonic()
+        transactions: list[Transaction] = []
+        written_ms: list[int] = []
+        last_offsets: dict[TopicPartition, int] = {}
+        consumed = 0
+        for tp, batch in records.items():
+            customers = self.partition_customers[tp.partition]
+            for record in batch:
+                consumed += 1
+                try:
+                    transaction = parse_transaction(record.value)
+                except InvalidEvent as error:
+                    self._dead_letter(record, str(error))
+                    continue
+                transactions.append(transaction)
+                written_ms.append(record.timestamp)
+                customers.add(transaction.customer_id)
+            last_offsets[tp] = batch[-1].offset
+        self.metrics["fraud_stream_events_consumed_total"].inc(consumed)
+        self.metrics["fraud_stream_batch_size_events"].observe(consumed)
+        if transactions:
+            self._score(transactions)
+        self.producer.flush()
+        flushed_ms = time.time() * 1000
+        self.consumer.commit(
+            {tp: OffsetAndMetadata(offset + 1, None, -1) for tp, offset in last_offsets.items()}
+        )
+        latency = self.metrics["fraud_stream_end_to_end_latency_seconds"]
+        for ms in written_ms:
+            latency.observe(max(flushed_ms - ms, 0.0) / 1000)
+        self.metrics["fraud_stream_batch_duration_seconds"].observe(time.monotonic() - started)
+        self._report_state(last_offsets)
+
+    def _score(self, transactions: list[Transaction]) -> None:
+        loaded = self._champion()
+        self.state.add_transactions(transactions)
+        if not self.labels.wait_until(max(t.time_us for t in transactions)):
+            self.metrics["fraud_stream_label_waits_expired_total"].inc()
+        features = self.state.features(transactions)
+        probability = loaded.model.score_columns(features)
+        threshold = self.settings.serving_threshold
+        scored_at_us = int(time.time() * 1e6)
+        send = self.producer.send
+        scores, alerts = self.settings.topic_scores, self.settings.topic_alerts
+        model_name, version = self.settings.model_name, loaded.version
+        flagged = 0
+        for transaction, p in zip(transactions, probability.tolist(), strict=True):
+            fraud = p >= threshold
+            value = score_event(
+                transaction, p, "fraud" if fraud else "genuine", model_name, version, scored_at_us
+            )
+            key = str(transaction.transaction_id).encode()
+            send(scores, key=key, value=value)
+            if fraud:
+                send(alerts, key=key, value=value)
+                flagged += 1
+        self.metrics["fraud_stream_events_scored_total"].inc(len(transactions))
+        self.metrics["fraud_stream_alerts_total"].inc(flagged)
+        self.state.prune(transactions)
+        if time.monotonic() - self.last_sweep > SWEEP_EVERY_S:
+            self.state.prune_all(min(t.time_us for t in transactions))
+            self.last_sweep = time.monotonic()
+        if self.pusher is not None:
+            self.dirty_customers.update(t.customer_id for t in transactions)
+            self.changed_since = min(self.changed_since, time.monotonic())
+
+    def _champion(self) -> LoadedModel:
+        """The champion to score with; waits (without committing anything) while none is loaded."""
+        while (loaded := self.champion.current) is None:
+            log.warning("%s: no champion loaded yet, waiting", self.name)
+            time.sleep(1.0)
+            try:
+                self.champion.refresh()
+            except Exception as error:
+                log.warning("%s: loading the champion failed: %s", self.name, error)
+        return loaded
+
+    def _labels_read(self, labels: list[Label]) -> None:
+        self.state.add_labels(labels)
+        self.metrics["fraud_stream_labels_applied_total"].inc(len(labels))
+        if self.pusher is not None:
+            self.dirty_terminals.update(label.terminal_id for label in labels)
+            self.changed_since = min(self.changed_since, time.monotonic())
+
+    def _dead_letter(self, record, reason: str) -> None:
+        headers = [
+            (DLQ_REASON, reason.encode()),
+            (DLQ_TOPIC, record.topic.encode()),
+            (DLQ_PARTITION, str(record.partition).encode()),
+            (DLQ_OFFSET, str(record.offset).encode()),
+        ]
+        self.producer.send(
+            self.settings.topic_dead_letter, key=record.key, value=record.value or b"", headers=headers
+        )
+        self.metrics["fraud_stream_events_dead_lettered_total"].labels(
+            topic=record.topic, field=_field_of(reason)
+        ).inc()
+
+    # --- reporting ---
+
+    def _report_state(self, offsets: dict[TopicPartition, int]) -> None:
+        lag = self.metrics["fraud_stream_consumer_lag_events"]
+        for tp, offset in offsets.items():
+            highwater = self.consumer.highwater(tp)
+            if highwater is not None:
+                lag.labels(partition=str(tp.partition)).set(max(highwater - offset - 1, 0))
+        for entity, events in (("customer", self.state.customers), ("terminal", self.state.terminals)):
+            self.metrics["fraud_stream_state_entities"].labels(entity=entity).set(len(events))
+
+    def _push_if_due(self, force: bool = False) -> None:
+        """Hand the changed entities' lists to the online pusher every ``stream_push_interval_s``.
+
+        Terminals are pushed by the consumer that owns the same-numbered transactions partition
+        (labels and transactions have as many partitions), so each is written once.
+        """
+        if self.pusher is None:
+            return
+        now = time.monotonic()
+        if not force and now - self.last_push < self.settings.stream_push_interval_s:
+            return
+        self.last_push = now
+        owned = {tp.partition for tp in self.consumer.assignment()}
+        customers, terminals = self.state.customers, self.state.terminals
+        snapshot = Snapshot(oldest_change=self.changed_since)
+        for c in self.dirty_customers:
+            snapshot.customers[c] = (list(customers.times.get(c, ())), list(customers.values.get(c, ())))
+        for t in self.dirty_terminals:
+            if _partition_of(t, len(self.labels.partitions)) in owned:
+                snapshot.terminals[t] = (list(terminals.times.get(t, ())), list(terminals.values.get(t, ())))
+        self.dirty_customers, self.dirty_terminals = set(), set()
+        self.changed_since = float("inf")
+        self.pusher.submit(snapshot)
+
+
+def _partition_of(terminal_id: int, partitions: int) -> int:
+    """The labels partition of a terminal (the producer's default partitioner on its key)."""
+    return (murmur2(str(terminal_id).encode()) & 0x7FFFFFFF) % max(partitions, 1)

@@ -1,0 +1,89 @@
+"""The labels feed: every consumer reads the whole labels topic into its terminals' state.
+
+Labels of transactions at e arrive at e + delay; a request at t reads only labels of transactions
+at or before t - delay (``fraudcore.features.terminal``), so a label that arrives early is never
+read too soon. Before a batch whose latest transaction is at T is scored, the feed waits (at most
+``stream_label_wait_s``) until every label partition has delivered a label due at or after T, so
+no label due before T is missing; when labels have been quiet for that long, it does not wait.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from kafka import KafkaConsumer, TopicPartition
+
+from fraudcore.events import InvalidEvent, Label, parse_label
+from fraudcore.features.terminal import DELAY_US
+from fraudcore.settings import Settings
+
+
+class LabelFeed:
+    def __init__(
+        self,
+        settings: Settings,
+        on_labels: Callable[[list[Label]], None],
+        on_invalid: Callable[[object, str], None],
+    ):
+        self.on_labels, self.on_invalid = on_labels, on_invalid
+        self.wait_s = settings.stream_label_wait_s
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=10,
+            max_poll_records=20_000,
+            client_id="fraud-stream-labels",
+        )
+        partitions = self.consumer.partitions_for_topic(settings.topic_labels) or set()
+        self.partitions = [TopicPartition(settings.topic_labels, p) for p in sorted(partitions)]
+        self.consumer.assign(self.partitions)
+        self.consumer.seek_to_beginning(*self.partitions)
+        #: Per partition, when (event time, us) the latest label read became due.
+        self.due_us = dict.fromkeys(self.partitions, -1)
+        self.last_label_at = 0.0  # monotonic time of the last label read
+        self.applied = 0
+
+    def catch_up(self) -> int:
+        """Read every label the broker holds now (at start: the terminals' whole history)."""
+        before = self.applied
+        end = self.consumer.end_offsets(self.partitions)
+        while any(self.consumer.position(tp) < end[tp] for tp in self.partitions):
+            self.poll(timeout_ms=200)
+        return self.applied - before
+
+    def poll(self, timeout_ms: int = 0) -> int:
+        got = self.consumer.poll(timeout_ms=timeout_ms)
+        labels: list[Label] = []
+        for tp, records in got.items():
+            for record in records:
+                try:
+                    label = parse_label(record.value)
+                except InvalidEvent as error:
+                    self.on_invalid(record, str(error))
+                    continue
+                labels.append(label)
+                self.due_us[tp] = max(self.due_us[tp], label.time_us + DELAY_US)
+        if labels:
+            self.on_labels(labels)
+            self.applied += len(labels)
+            self.last_label_at = time.monotonic()
+        return len(labels)
+
+    def watermark_us(self) -> int:
+        """Every label due before this instant has been read (as far as the partitions show)."""
+        return min(self.due_us.values(), default=-1)
+
+    def wait_until(self, time_us: int) -> bool:
+        """Read labels until those due before ``time_us`` are in; False when it gave up waiting."""
+        self.poll()
+        deadline = time.monotonic() + self.wait_s
+        while self.watermark_us() < time_us:
+            if time.monotonic() - self.last_label_at > self.wait_s or time.monotonic() > deadline:
+                return False
+            self.poll(timeout_ms=20)
+        return True
+
+    def close(self) -> None:
+        self.consumer.close()

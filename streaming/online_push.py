@@ -1,0 +1,128 @@
+"""Pushes the entities a consumer changed to the Feast online store, off the scoring path.
+
+Every ``stream_push_interval_s`` the consumer hands over a copy of the changed customers' and
+terminals' event lists; a background thread writes them through the views' push sources, so the
+real-time service reads what the stream has seen. The delay from a batch scored to its lists
+written is measured (``fraud_stream_online_push_delay_seconds``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import pandas as pd
+from feast import FeatureStore
+from feast.data_source import PushMode
+
+from fraudcore.features.definitions import (
+    CUSTOMER_EVENT_AMOUNTS,
+    CUSTOMER_EVENT_TIMES,
+    CUSTOMER_EVENTS_VIEW,
+    CUSTOMER_KEY,
+    EVENT_TIMESTAMP,
+    TERMINAL_EVENT_FRAUDS,
+    TERMINAL_EVENT_TIMES,
+    TERMINAL_EVENTS_VIEW,
+    TERMINAL_KEY,
+)
+from fraudcore.features.terminal import DELAY_US
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_S = 1.0
+
+
+@dataclass
+class Snapshot:
+    """Event lists to write, and when the oldest change among them was scored (monotonic)."""
+
+    customers: dict[int, tuple[list, list]] = field(default_factory=dict)
+    terminals: dict[int, tuple[list, list]] = field(default_factory=dict)
+    oldest_change: float = float("inf")
+
+    def merge(self, newer: Snapshot) -> None:
+        self.customers.update(newer.customers)
+        self.terminals.update(newer.terminals)
+        self.oldest_change = min(self.oldest_change, newer.oldest_change)
+
+
+def _frame(
+    lists: dict[int, tuple[list, list]], key: str, times: str, values: str, delay_us: int, as_int: bool
+):
+    ids = list(lists)
+    rows_times = [lists[i][0] for i in ids]
+    rows_values = [[int(v) for v in lists[i][1]] if as_int else lists[i][1] for i in ids]
+    # An entity whose events all left the windows is pushed with empty lists, stamped at the epoch
+    # (read back as "no state": a new entity's defaults, the same as empty windows).
+    stamps = [(t[-1] + delay_us) if t else 0 for t in rows_times]
+    return pd.DataFrame(
+        {
+            key: ids,
+            EVENT_TIMESTAMP: pd.to_datetime(stamps, unit="us", utc=True),
+            times: rows_times,
+            values: rows_values,
+        }
+    )
+
+
+class OnlinePusher(threading.Thread):
+    def __init__(self, store: FeatureStore, metrics: dict):
+        super().__init__(name="online-push", daemon=True)
+        self.store, self.metrics = store, metrics
+        self.pending: Snapshot | None = None
+        self.ready = threading.Condition()
+        self.stopped = False
+
+    def submit(self, snapshot: Snapshot) -> None:
+        """Queue a snapshot (merged into the one waiting, if the thread is busy)."""
+        if not snapshot.customers and not snapshot.terminals:
+            return
+        with self.ready:
+            if self.pending is None:
+                self.pending = snapshot
+            else:
+                self.pending.merge(snapshot)
+            self.ready.notify()
+
+    def run(self) -> None:
+        while True:
+            with self.ready:
+                while self.pending is None and not self.stopped:
+                    self.ready.wait()
+                if self.pending is None:
+                    return
+                snapshot, self.pending = self.pending, None
+            try:
+                self.write(snapshot)
+                self.metrics["fraud_stream_online_push_delay_seconds"].observe(
+                    time.monotonic() - snapshot.oldest_change
+                )
+            except Exception as error:  # the store is down: keep the lists, newer ones win, retry
+                log.warning("online push failed, retrying: %s", error)
+                self.metrics["fraud_stream_errors_total"].labels(kind="online_push").inc()
+                with self.ready:
+                    if self.pending is not None:
+                        snapshot.merge(self.pending)
+                    self.pending = snapshot
+                time.sleep(RETRY_AFTER_S)
+
+    def write(self, snapshot: Snapshot) -> None:
+        if snapshot.customers:
+            frame = _frame(
+                snapshot.customers, CUSTOMER_KEY, CUSTOMER_EVENT_TIMES, CUSTOMER_EVENT_AMOUNTS, 0, False
+            )
+            self.store.push(f"{CUSTOMER_EVENTS_VIEW}_push", frame, to=PushMode.ONLINE)
+        if snapshot.terminals:
+            frame = _frame(
+                snapshot.terminals, TERMINAL_KEY, TERMINAL_EVENT_TIMES, TERMINAL_EVENT_FRAUDS, DELAY_US, True
+            )
+            self.store.push(f"{TERMINAL_EVENTS_VIEW}_push", frame, to=PushMode.ONLINE)
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Write what is queued, then end the thread."""
+        with self.ready:
+            self.stopped = True
+            self.ready.notify()
+        self.join(timeout_s)
