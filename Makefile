@@ -17,7 +17,7 @@ TRAIN_ARGS ?=
 DATA ?=
 
 .PHONY: help install system-deps up serve batch down status data features train compile compile-check demo test test-unit lint clean-state \
-	bench-training bench-realtime bench-batch select-model
+	bench-training bench-realtime bench-batch bench-stream stream select-model
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -51,6 +51,11 @@ down: ## stop every local server (reports each; fails if one cannot be stopped)
 batch: up ## score DATE_FROM..DATE_TO (default: the lake's last day) on Spark with the champion; predictions to s3://fraud/predictions/
 	$(PY) -m batch $(if $(DATE_FROM),--date-from $(DATE_FROM)) $(if $(DATE_TO),--date-to $(DATE_TO))
 
+stream: up ## start the stream scoring consumers (services), replay DATE_FROM..DATE_TO into Kafka (default: the lake's last day), print counts
+	$(PY) -m infra.local up stream
+	$(PY) -m streaming produce $(if $(DATE_FROM),--date-from $(DATE_FROM)) $(if $(DATE_TO),--date-to $(DATE_TO)) --malformed 5
+	$(PY) -m streaming summary
+
 serve: up ## start the real-time scoring service (BentoML, port 3000) against the local stack
 	$(PY) -m infra.local up serving
 
@@ -77,6 +82,7 @@ demo: data ## the main job: stack up, data into the lake, train + register a cha
 	@echo; $(PY) -m pipelines.report
 	@echo; echo "A prediction over HTTP:"; $(PY) -m serving.sample
 	@echo; echo "Batch scoring of the lake's last day on Spark:"; $(MAKE) --no-print-directory batch
+	@echo; echo "Streaming the lake's last day through Kafka (5 malformed events included):"; $(MAKE) --no-print-directory stream
 	@echo; echo "Services:"; $(PY) -m infra.local status
 
 test: install ## all tests, including end-to-end runs against the real local servers
@@ -90,6 +96,9 @@ bench-training: up ## benchmark: one-month training pipeline + DuckDB vs Dask po
 
 bench-realtime: serve ## benchmark: /predict at 50/200/500/1000 rps open loop beside the in-process floor (needs make demo's champion and online store)
 	$(PY) -m benchmarks.realtime
+
+bench-stream: up ## benchmark: one stream consumer's events/s beside the in-memory floor, latency at 2,000 events/s
+	$(PY) -m benchmarks.stream
 
 bench-batch: up ## benchmark: Spark batch rows/s (features + scoring, scoring alone) beside the in-process floor, and the six-month job
 	$(PY) -m benchmarks.batch

@@ -22,6 +22,13 @@ def _parser() -> argparse.ArgumentParser:
     pace.add_argument("--rate", type=float, help="transactions per second (default: as fast as possible)")
     pace.add_argument("--speedup", type=float, help="event time runs this many times faster than the clock")
     produce.add_argument("--no-labels", action="store_true", help="send no labels")
+    produce.add_argument(
+        "--malformed", type=int, default=0, help="also send this many malformed events (dead-letter demo)"
+    )
+    summary = commands.add_parser(
+        "summary", help="wait until the consumers are caught up, print their counts"
+    )
+    summary.add_argument("--timeout", type=float, default=300.0)
     consume = commands.add_parser("consume", help="run one scoring consumer of the group")
     consume.add_argument("--index", type=int, default=0, help="consumer number: metrics on port base + index")
     consume.add_argument("--exit-when-idle", type=float, help="stop after this many seconds without events")
@@ -37,10 +44,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "produce":
         from streaming.producer import load_transactions, replay
 
-        transactions = load_transactions(settings, args.source, args.date_from, args.date_to)
+        date_from, date_to = args.date_from, args.date_to
+        if args.source == "lake" and not (date_from or date_to):
+            from fraudcore.data.lake import TransactionLake
+
+            date_from = date_to = TransactionLake(settings).days()[-1]  # the lake's last day
+        transactions = load_transactions(settings, args.source, date_from, date_to)
         if args.limit:
             transactions = transactions.head(args.limit)
-        print(replay(settings, transactions, args.rate, args.speedup, with_labels=not args.no_labels))
+        print(
+            replay(
+                settings, transactions, args.rate, args.speedup, not args.no_labels, malformed=args.malformed
+            )
+        )
+        return 0
+    if args.command == "summary":
+        from streaming.summary import report, wait_until_caught_up
+
+        print(report(wait_until_caught_up(settings, args.timeout)))
         return 0
     from streaming.service import run_consumer
 

@@ -38,11 +38,16 @@ from fraudcore.events import (
 from fraudcore.metrics import STREAM, build
 from fraudcore.model_slots import LoadedModel, ModelSlot
 from fraudcore.settings import Settings
+from streaming.fetching import BACKLOG_WAIT_MS, adapt_fetch_wait
 from streaming.labels import LabelFeed
 from streaming.online_push import OnlinePusher, Snapshot
 from streaming.state import StreamState
 
 log = logging.getLogger(__name__)
+#: How often the state-size gauges are recomputed (a pass over every entity).
+STATE_REPORT_EVERY_S = 5.0
+#: Longest wait for the producer's last writes at shutdown.
+CLOSE_TIMEOUT_S = 10.0
 #: How often the whole state is swept of events no window can see (entities gone quiet).
 SWEEP_EVERY_S = 60.0
 
@@ -62,6 +67,10 @@ def producer_for(settings: Settings, client_id: str) -> KafkaProducer:
 def _field_of(reason: str) -> str:
     """The field (or rule) a dead-letter reason names: its text before the first colon."""
     return reason.split(":", 1)[0][:40]
+
+
+class _Stopped(Exception):
+    """SIGTERM arrived while the consumer waited for a champion."""
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -106,7 +115,10 @@ class ScoringConsumer:
         self.dirty_terminals: set[int] = set()
         self.changed_since = float("inf")
         self.last_push = self.last_sweep = time.monotonic()
+        self.state_reported_at = 0.0
         self.stopping = False
+        self.scored, self.busy_s = 0, 0.0  # for the closing summary line
+        self.first_batch_at = self.last_batch_at = 0.0
 
     # --- lifecycle ---
 
@@ -115,16 +127,21 @@ class ScoringConsumer:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         started = time.monotonic()
-        read = self.labels.catch_up()
+        read = self.labels.catch_up(lambda: self.stopping)
         log.info("%s: %d labels read in %.1f s", self.name, read, time.monotonic() - started)
         self.consumer.subscribe([self.settings.topic_transactions], listener=_Rebalance(self))
         idle_since = time.monotonic()
         while not self.stopping:
             records = self.consumer.poll(timeout_ms=100)
+            returned = sum(len(batch) for batch in records.values())
+            adapt_fetch_wait(self.consumer, returned, self.settings.stream_max_batch)
             if self.to_rebuild:
                 self.rebuild(sorted(self.to_rebuild))
             if records:
-                self.process(records)
+                try:
+                    self.process(records)
+                except _Stopped:  # no champion yet and asked to stop: nothing of the batch committed
+                    break
                 idle_since = time.monotonic()
             else:
                 self.labels.poll()
@@ -138,13 +155,20 @@ class ScoringConsumer:
         self.stopping = True
 
     def close(self) -> None:
-        self.producer.flush()
+        """Flush, push and leave, each bounded: with the broker gone nothing is committed anyway."""
+        log.info(
+            "%s: scored %d events in %.2f s of batches, %.2f s from the first batch to the last",
+            self.name,
+            self.scored,
+            self.busy_s,
+            self.last_batch_at - self.first_batch_at,
+        )
         self._push_if_due(force=True)
         if self.pusher is not None:
             self.pusher.stop()
-        self.consumer.close()  # leaves the group: the partitions move at once
+        self.consumer.close(autocommit=False)  # leaves the group: the partitions move at once
         self.labels.close()
-        self.producer.close()
+        self.producer.close(timeout=CLOSE_TIMEOUT_S)
 
     # --- partitions ---
 
@@ -162,7 +186,7 @@ class ScoringConsumer:
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             group_id=None,
             enable_auto_commit=False,
-            fetch_max_wait_ms=10,
+            fetch_max_wait_ms=BACKLOG_WAIT_MS,
             max_poll_records=20_000,
             client_id=f"{self.name}-rebuild",
         )
@@ -189,6 +213,14 @@ class ScoringConsumer:
                     events += len(transactions)
                 todo = [tp for tp in todo if reader.position(tp) < until[tp]]
             self.state.customers.prune_all(self._latest_us())
+            if self.pusher is not None:  # pushed once: the last owner may have died before its push
+                numbers = {tp.partition for tp in partitions}
+                for number in numbers:
+                    self.dirty_customers.update(self.partition_customers.get(number, ()))
+                self.changed_since = min(self.changed_since, time.monotonic())
+                self.dirty_terminals.update(
+                    t for t in self.state.terminals.times if self._labels_partition(t) in numbers
+                )
         finally:
             reader.close()
         seconds = time.monotonic() - started
@@ -209,6 +241,7 @@ class ScoringConsumer:
 
     def process(self, records: dict) -> None:
         started = time.monotonic()
+        self.first_batch_at = self.first_batch_at or started
         transactions: list[Transaction] = []
         written_ms: list[int] = []
         last_offsets: dict[TopicPartition, int] = {}
@@ -238,7 +271,11 @@ class ScoringConsumer:
         latency = self.metrics["fraud_stream_end_to_end_latency_seconds"]
         for ms in written_ms:
             latency.observe(max(flushed_ms - ms, 0.0) / 1000)
-        self.metrics["fraud_stream_batch_duration_seconds"].observe(time.monotonic() - started)
+        self.last_batch_at = time.monotonic()
+        busy = self.last_batch_at - started
+        self.busy_s += busy
+        self.scored += len(transactions)
+        self.metrics["fraud_stream_batch_duration_seconds"].observe(busy)
         self._report_state(last_offsets)
 
     def _score(self, transactions: list[Transaction]) -> None:
@@ -277,6 +314,8 @@ class ScoringConsumer:
     def _champion(self) -> LoadedModel:
         """The champion to score with; waits (without committing anything) while none is loaded."""
         while (loaded := self.champion.current) is None:
+            if self.stopping:
+                raise _Stopped
             log.warning("%s: no champion loaded yet, waiting", self.name)
             time.sleep(1.0)
             try:
@@ -314,14 +353,19 @@ class ScoringConsumer:
             highwater = self.consumer.highwater(tp)
             if highwater is not None:
                 lag.labels(partition=str(tp.partition)).set(max(highwater - offset - 1, 0))
+        if time.monotonic() - self.state_reported_at < STATE_REPORT_EVERY_S:
+            return
+        self.state_reported_at = time.monotonic()
         for entity, events in (("customer", self.state.customers), ("terminal", self.state.terminals)):
             self.metrics["fraud_stream_state_entities"].labels(entity=entity).set(len(events))
+            self.metrics["fraud_stream_state_events"].labels(entity=entity).set(events.events())
 
     def _push_if_due(self, force: bool = False) -> None:
         """Hand the changed entities' lists to the online pusher every ``stream_push_interval_s``.
 
         Terminals are pushed by the consumer that owns the same-numbered transactions partition
-        (labels and transactions have as many partitions), so each is written once.
+        (labels and transactions have as many partitions), so each is written once; before this
+        consumer owns any partition, changed terminals wait.
         """
         if self.pusher is None:
             return
@@ -334,14 +378,19 @@ class ScoringConsumer:
         snapshot = Snapshot(oldest_change=self.changed_since)
         for c in self.dirty_customers:
             snapshot.customers[c] = (list(customers.times.get(c, ())), list(customers.values.get(c, ())))
-        for t in self.dirty_terminals:
-            if _partition_of(t, len(self.labels.partitions)) in owned:
-                snapshot.terminals[t] = (list(terminals.times.get(t, ())), list(terminals.values.get(t, ())))
-        self.dirty_customers, self.dirty_terminals = set(), set()
-        self.changed_since = float("inf")
+        if owned:
+            for t in self.dirty_terminals:
+                if self._labels_partition(t) in owned:
+                    snapshot.terminals[t] = (
+                        list(terminals.times.get(t, ())),
+                        list(terminals.values.get(t, ())),
+                    )
+            self.dirty_terminals = set()
+        self.dirty_customers = set()
+        self.changed_since = float("inf") if not self.dirty_terminals else self.changed_since
         self.pusher.submit(snapshot)
 
-
-def _partition_of(terminal_id: int, partitions: int) -> int:
-    """The labels partition of a terminal (the producer's default partitioner on its key)."""
-    return (murmur2(str(terminal_id).encode()) & 0x7FFFFFFF) % max(partitions, 1)
+    def _labels_partition(self, terminal_id: int) -> int:
+        """The labels partition of a terminal (the producer's default partitioner on its key)."""
+        partitions = max(len(self.labels.partitions), 1)
+        return (murmur2(str(terminal_id).encode()) & 0x7FFFFFFF) % partitions

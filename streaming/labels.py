@@ -17,6 +17,9 @@ from kafka import KafkaConsumer, TopicPartition
 from fraudcore.events import InvalidEvent, Label, parse_label
 from fraudcore.features.terminal import DELAY_US
 from fraudcore.settings import Settings
+from streaming.fetching import BACKLOG_WAIT_MS, adapt_fetch_wait
+
+LABELS_PER_POLL = 20_000
 
 
 class LabelFeed:
@@ -32,8 +35,8 @@ class LabelFeed:
             bootstrap_servers=settings.kafka_bootstrap_servers,
             group_id=None,
             enable_auto_commit=False,
-            fetch_max_wait_ms=10,
-            max_poll_records=20_000,
+            fetch_max_wait_ms=BACKLOG_WAIT_MS,
+            max_poll_records=LABELS_PER_POLL,
             client_id="fraud-stream-labels",
         )
         partitions = self.consumer.partitions_for_topic(settings.topic_labels) or set()
@@ -45,16 +48,17 @@ class LabelFeed:
         self.last_label_at = 0.0  # monotonic time of the last label read
         self.applied = 0
 
-    def catch_up(self) -> int:
+    def catch_up(self, stopping=lambda: False) -> int:
         """Read every label the broker holds now (at start: the terminals' whole history)."""
         before = self.applied
         end = self.consumer.end_offsets(self.partitions)
-        while any(self.consumer.position(tp) < end[tp] for tp in self.partitions):
+        while any(self.consumer.position(tp) < end[tp] for tp in self.partitions) and not stopping():
             self.poll(timeout_ms=200)
         return self.applied - before
 
     def poll(self, timeout_ms: int = 0) -> int:
         got = self.consumer.poll(timeout_ms=timeout_ms)
+        adapt_fetch_wait(self.consumer, sum(len(r) for r in got.values()), LABELS_PER_POLL)
         labels: list[Label] = []
         for tp, records in got.items():
             for record in records:

@@ -25,6 +25,17 @@ from fraudcore.features.windows import to_us
 from fraudcore.schema import LABEL
 from fraudcore.settings import Settings
 
+#: Events a broken client might send (``--malformed``): not JSON, unknown version, missing field,
+#: wrong type, negative amount.
+MALFORMED = (
+    b"{not json",
+    b'{"schema_version": 9, "transaction_id": 1}',
+    b'{"schema_version": 1, "transaction_id": 1, "customer_id": 2}',
+    b'{"schema_version": 1, "transaction_id": 1, "tx_datetime": "2018-09-30T10:00:00", "customer_id": "2",'
+    b' "terminal_id": 3, "tx_amount": 5.0}',
+    b'{"schema_version": 1, "transaction_id": 1, "tx_datetime": "2018-09-30T10:00:00", "customer_id": 2,'
+    b' "terminal_id": 3, "tx_amount": -5.0}',
+)
 #: How often (events) a paced replay checks its schedule, and the progress bar moves.
 PACE_EVERY = 20
 PROGRESS_EVERY = 5_000
@@ -81,11 +92,16 @@ def replay(
     speedup: float | None = None,
     with_labels: bool = True,
     progress: bool = True,
+    malformed: int = 0,
+    linger_ms: int = 5,
 ) -> ReplaySummary:
+    """Send ``transactions`` (and their labels) in event-time order; ``linger_ms``: how long the
+    client gathers records into one batch (on Tansu's S3 storage each batch is an object: a paced
+    replay with a short linger writes many small ones, slower to read back)."""
     producer = KafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         acks="all",
-        linger_ms=5,
+        linger_ms=linger_ms,
         batch_size=256 * 1024,
         client_id="fraud-replay",
     )
@@ -113,6 +129,9 @@ def replay(
         if i % PROGRESS_EVERY == 0:
             bar.n = sent
             bar.refresh()
+    for i in range(malformed):  # what a broken client sends: each kind the consumer must dead-letter
+        value = MALFORMED[i % len(MALFORMED)]
+        producer.send(settings.topic_transactions, key=b"malformed", value=value)
     producer.flush()
     producer.close()
     bar.n = sent

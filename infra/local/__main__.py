@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
             report = runtime.status(settings, args.services)
             for entry in report:
                 note = f"  ({entry.note})" if entry.note else ""
-                print(f"{entry.name:<12} {entry.state:<10} pid={entry.pid or '-':<8} {entry.url}{note}")
+                print(f"{entry.name:<18} {entry.state:<10} pid={entry.pid or '-':<8} {entry.url}{note}")
             return 0 if all(entry.state == "healthy" for entry in report) else 1
     except (runtime.StartError, runtime.StopError, BinaryMissing) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -89,10 +89,12 @@ def _select(settings: Settings, names: list[str] | None, optional: bool = False)
     services = all_services(settings)
     if not names:
         return [service for service in services if optional or not service.optional]
-    unknown = set(names) - {service.name for service in services}
+    groups = {service.group for service in services if service.group}
+    unknown = set(names) - {service.name for service in services} - groups
     if unknown:
-        raise StartError(f"unknown services {sorted(unknown)}; known: {[s.name for s in services]}")
-    return [service for service in services if service.name in names]
+        known = [s.name for s in services] + sorted(groups)
+        raise StartError(f"unknown services {sorted(unknown)}; known: {known}")
+    return [service for service in services if service.name in names or service.group in names]
 
 
 def _wait_healthy(service: Service, process: ManagedProcess) -> None:

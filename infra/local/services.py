@@ -39,6 +39,8 @@ class Service:
     stop_timeout_s: float = 10.0
     #: Started only when named (`up serving`): it needs what the others hold (a champion model).
     optional: bool = False
+    #: A name that selects this service with its siblings (`up stream`: every stream consumer).
+    group: str | None = None
 
 
 def _find_binary(name: str, hint: str) -> str:
@@ -258,6 +260,34 @@ def _serving(settings: Settings, state: Path) -> Service:
     )
 
 
+def _stream_consumer(settings: Settings, state: Path, index: int) -> Service:
+    """One scoring consumer of the stream's group, registered with the local Prometheus by file_sd."""
+    name = f"stream-consumer-{index}"
+    port = settings.stream_metrics_port + index
+    target = state / "prometheus" / "targets" / f"{name}.json"
+
+    def register() -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        labels = {"service": "stream", "consumer": name}
+        target.write_text(json.dumps([{"targets": [f"127.0.0.1:{port}"], "labels": labels}]))
+
+    return Service(
+        name=name,
+        url=f"http://127.0.0.1:{port}/metrics",
+        ports=[port],
+        command=lambda: [sys.executable, "-m", "streaming", "consume", "--index", str(index)],
+        healthy=lambda: http_ok(f"http://127.0.0.1:{port}/metrics"),
+        env={"OMP_NUM_THREADS": "1", **settings.s3_env()},
+        after_start=register,
+        after_start_what="registering with Prometheus",
+        port_settings={port: f"FRAUD_STREAM_METRICS_PORT (+ {index})"},
+        start_timeout_s=120.0,
+        stop_timeout_s=30.0,  # SIGTERM: the batch in hand is finished and committed first
+        optional=True,
+        group="stream",
+    )
+
+
 def all_services(settings: Settings) -> list[Service]:
     """Every server, in the order they must start (the object store first: the others keep data in
     it; the scoring service last: it needs a champion in the registry and the online store)."""
@@ -269,4 +299,5 @@ def all_services(settings: Settings) -> list[Service]:
         _pushgateway(settings, state),
         _prometheus(settings, state),
         _serving(settings, state),
+        *(_stream_consumer(settings, state, i) for i in range(settings.stream_consumers)),
     ]
