@@ -17,12 +17,15 @@ and a consumer group of its own. Measured in one run:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
+import socket
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 
 import numpy as np
 import orjson
@@ -34,6 +37,8 @@ from fraudcore.events import Transaction, parse_label, parse_transaction, score_
 from fraudcore.registry import CHAMPION, ModelRegistry
 from fraudcore.settings import REPO_ROOT, Settings, get_settings
 from infra.local.bootstrap import create_topics
+from infra.local.services import tansu_binary
+from streaming.fetching import BACKLOG_WAIT_MS
 from streaming.producer import load_transactions, replay
 from streaming.state import StreamState
 
@@ -52,7 +57,44 @@ def _scenario(settings: Settings, label: str) -> tuple[Settings, dict[str, str]]
     }
     scenario = settings.model_copy(update=names)
     create_topics(scenario)
-    return scenario, {f"FRAUD_{k.upper()}": v for k, v in names.items()}
+    env = {f"FRAUD_{k.upper()}": v for k, v in names.items()}
+    return scenario, {**env, "FRAUD_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers}
+
+
+@contextlib.contextmanager
+def memory_broker() -> Iterator[str]:
+    """A second Tansu broker with memory storage on a free port, for the side-by-side run."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    listener = f"tcp://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [
+            tansu_binary(),
+            "broker",
+            "--listener-url",
+            listener,
+            "--advertised-listener-url",
+            listener,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with socket.socket() as client:
+                if client.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("the memory-storage Tansu broker did not start")
+            time.sleep(0.2)
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 def _read_all(settings: Settings, topic: str, idle_s: float = 2.0) -> tuple[list, float]:
@@ -60,7 +102,7 @@ def _read_all(settings: Settings, topic: str, idle_s: float = 2.0) -> tuple[list
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         enable_auto_commit=False,
-        fetch_max_wait_ms=10,
+        fetch_max_wait_ms=BACKLOG_WAIT_MS,
         max_poll_records=settings.stream_max_batch,
     )
     partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
@@ -87,7 +129,18 @@ def _consume(env: dict[str, str], exit_when_idle_s: float, log_name: str) -> tup
         stdout=out,
         stderr=subprocess.STDOUT,
     )
-    return {"log": log, "started": time.monotonic()}, process
+    return {"log": log, "launched": dt.datetime.now()}, process
+
+
+def _assigned_at(log_text: str) -> dt.datetime:
+    """When the consumer got its partitions (its log line's timestamp)."""
+    line = next(x for x in log_text.splitlines() if "assigned," in x and "streaming.consumer" in x)
+    return dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+
+
+def _push_delays(log_text: str) -> str:
+    line = next((x for x in log_text.splitlines() if "online pushes:" in x), "")
+    return line.split("online pushes: ", 1)[1] if line else "none"
 
 
 def _summary(log_text: str) -> dict:
@@ -96,6 +149,20 @@ def _summary(log_text: str) -> dict:
     busy = float(line.split("events in ")[1].split()[0])
     wall = float(line.split("batches, ")[1].split()[0])
     return {"scored": scored, "busy_s": busy, "wall_s": wall}
+
+
+def compile_champion(settings: Settings) -> float | None:
+    """Compile the champion's trees into the cache the consumer loads them from (seconds; None when
+    compiling is off); the consumer then starts on the compiled scorer."""
+    if settings.model_cache_dir is None:
+        return None
+    registry = ModelRegistry(settings)
+    model = registry.load_version(registry.aliases()[CHAMPION])
+    started = time.monotonic()
+    model.compile(settings.model_cache_dir)
+    seconds = time.monotonic() - started
+    print(f"champion compiled (or loaded from the cache) in {seconds:.1f} s", flush=True)
+    return round(seconds, 1)
 
 
 def throughput(settings: Settings, transactions: pd.DataFrame) -> dict:
@@ -107,20 +174,14 @@ def throughput(settings: Settings, transactions: pd.DataFrame) -> dict:
     process.wait()
     text = info["log"].read_text()
     summary = _summary(text)
-    assigned_at = next(
-        (x.split(" ")[1] for x in text.splitlines() if "assigned" in x), None
-    )  # hh:mm:ss,ms of the partition assignment
-    started = dt.datetime.strptime(text.splitlines()[0][:23], "%Y-%m-%d %H:%M:%S,%f") if text else None
-    startup = None
-    if assigned_at and started:
-        assigned = dt.datetime.strptime(f"{started.date()} {assigned_at}", "%Y-%m-%d %H:%M:%S,%f")
-        startup = (assigned - started).total_seconds()
+    startup = _assigned_at(text) - info["launched"]
     rate = summary["scored"] / summary["wall_s"] if summary["wall_s"] else float("nan")
     print(f"consumer: {summary['scored']:,} events in {summary['wall_s']:.1f} s = {rate:,.0f}/s", flush=True)
     return {
         **summary,
         "events_per_second": round(rate),
-        "startup_to_assignment_s": startup,
+        "startup_to_assignment_s": round(startup.total_seconds(), 1),
+        "online_push": _push_delays(text),
         "replay": str(replayed),
         "topics": env,
     }
@@ -139,6 +200,8 @@ def floor(settings: Settings, scenario_topics: dict[str, str]) -> dict:
     registry = ModelRegistry(settings)
     version = registry.aliases()[CHAMPION]
     model = registry.load_version(version).use_threads(1)
+    if settings.model_cache_dir is not None:
+        model.compile(settings.model_cache_dir)  # as the consumer scores: compiled trees
     values = [r.value for r in records]
     labels = [parse_label(r.value) for r in label_records]
     steps = dict.fromkeys(["parse", "state", "features", "model", "serialize"], 0.0)
@@ -199,7 +262,7 @@ def floor(settings: Settings, scenario_topics: dict[str, str]) -> dict:
 
 def latency(settings: Settings, transactions: pd.DataFrame, rate: float) -> dict:
     scenario, env = _scenario(settings, "latency")
-    info, process = _consume(env, 8.0, "bench-stream-latency-consumer.log")
+    info, process = _consume(env, 30.0, "bench-stream-latency-consumer.log")
     deadline = time.monotonic() + 120
     while "assigned" not in info["log"].read_text():
         if process.poll() is not None or time.monotonic() > deadline:
@@ -217,6 +280,8 @@ def latency(settings: Settings, transactions: pd.DataFrame, rate: float) -> dict
         if tx_id in produced:
             seconds.append((record.timestamp - produced[tx_id]) / 1000)
     values = np.array(seconds)
+    if len(values) == 0:
+        return {"offered_rate": rate, "scored": 0, "achieved_rate": None, "log": str(info["log"])}
     result = {
         "offered_rate": rate,
         "scored": len(values),
@@ -226,6 +291,30 @@ def latency(settings: Settings, transactions: pd.DataFrame, rate: float) -> dict
     }
     print(f"latency at {rate:,.0f}/s: {result}", flush=True)
     return result
+
+
+HEADER = (
+    "| broker | consumer events/s (of the floor) | Kafka client: read us/event | write us/event "
+    "| start-up | latency p50 / p95 / p99 ms |"
+)
+BROKERS = {
+    "s3": "the runtime's Tansu, S3 storage on SeaweedFS (`make up`)",
+    "memory": "Tansu with memory storage, started by the benchmark",
+}
+
+
+def _row(name: str, run: dict, base: dict, paced: dict) -> str:
+    ratio = run["events_per_second"] / base["events_per_second"]
+    steps = base["per_event_us"]
+    latency = (
+        f"{paced['p50_ms']} / {paced['p95_ms']} / **{paced['p99_ms']}**"
+        if paced.get("scored")
+        else f"not measured: {paced.get('log')}"
+    )
+    return (
+        f"| {BROKERS[name]} | **{run['events_per_second']:,}** ({ratio:.0%}) | {steps['kafka_read']} | "
+        f"{steps['kafka_write_score']} | {run['startup_to_assignment_s']} s | {latency} |"
+    )
 
 
 def main() -> None:
@@ -239,38 +328,43 @@ def main() -> None:
     transactions = load_transactions(settings, "lake", START, START + dt.timedelta(days=days)).head(
         args.events
     )
-    run = throughput(settings, transactions)
-    base = floor(settings, run["topics"])
     later = load_transactions(settings, "lake", dt.date(2018, 8, 1), dt.date(2018, 8, 10))
-    paced = latency(settings, later.head(int(args.rate * args.latency_seconds)), args.rate)
-    ratio = run["events_per_second"] / base["events_per_second"]
-    steps = base["per_event_us"]
+    paced_events = later.head(int(args.rate * args.latency_seconds))
+    compile_s = compile_champion(settings)
+    results: dict = {"compile_s": compile_s, "model_compile": settings.model_compile, "brokers": {}}
+    with memory_broker() as memory:
+        for name, bootstrap in (("s3", settings.kafka_bootstrap_servers), ("memory", memory)):
+            print(f"--- broker: {BROKERS[name]} ({bootstrap})", flush=True)
+            on = settings.model_copy(update={"kafka_bootstrap_servers": bootstrap})
+            run = throughput(on, transactions)
+            base = floor(on, run["topics"])
+            paced = latency(on, paced_events, args.rate)
+            results["brokers"][name] = {"throughput": run, "floor": base, "latency": paced}
+    first = results["brokers"]["s3"]["floor"]
+    steps = first["per_event_us"]
+    compiled = " compiled with lleaves" if settings.model_compile else ""
+    rows = "\n".join(_row(name, **results["brokers"][name]) for name in BROKERS)
     body = f"""
-One consumer process (`python -m streaming consume`, LightGBM champion, micro-batches of
-{settings.stream_max_batch}, online pushes on) on the local Tansu broker (S3 storage on SeaweedFS),
-this 2-core machine, beside the floor: the same events and micro-batches scored in one process from
-memory. {run["scored"]:,} transactions of the reference dataset from {START}, replayed with their
-labels first; the consumer then scores the backlog.
+One consumer process (`python -m streaming consume`, LightGBM champion{compiled}, micro-batches of
+{settings.stream_max_batch}, online pushes every {settings.stream_push_interval_s} s) on this
+2-core machine, on two brokers, beside the floor: the same events and micro-batches scored in one
+process from memory. Throughput: {len(transactions):,} transactions of the reference dataset from
+{START}, replayed with their labels first, then scored from the backlog (first batch to last).
+Latency: a waiting consumer, {len(paced_events):,} transactions offered at {args.rate:,.0f}/s (plus
+their labels); end-to-end = score record written - transaction record written.
 
-| what | events/s |
-|---|---|
-| consumer process, first batch to last | **{run["events_per_second"]:,}** ({ratio:.0%} of the floor) |
-| floor: parse + state + features + model + serialize, in memory | {base["events_per_second"]:,} |
-| goal | 20,000 |
+Floor: **{first["events_per_second"]:,} events/s** (parse {steps["parse"]}, state {steps["state"]},
+features {steps["features"]}, model {steps["model"]}, serialize {steps["serialize"]} us per event).
+Goals: 20,000 events/s per consumer; p99 <= 100 ms at {args.rate:,.0f}/s.
 
-Consumer start-up (imports, champion loaded, labels read, group joined):
-{run["startup_to_assignment_s"]} s.
+{HEADER}
+|---|---|---|---|---|---|
+{rows}
 
-Where the time goes, per event (us): parse {steps["parse"]}, state {steps["state"]}, features
-{steps["features"]}, model {steps["model"]}, serialize {steps["serialize"]} — and in the Kafka
-client alone: read {steps["kafka_read"]}, write one score record {steps["kafka_write_score"]}.
-
-End-to-end latency (score record written - transaction record written) at a fixed
-{paced["offered_rate"]:,.0f} transactions/s (achieved {paced["achieved_rate"]:,}/s, plus their labels),
-{paced["scored"]:,} transactions: p50 **{paced["p50_ms"]} ms**, p95 {paced["p95_ms"]} ms,
-p99 **{paced["p99_ms"]} ms**, max {paced["max_ms"]} ms (goal p99 <= 100 ms).
+Start-up: imports, champion loaded (compiled trees from the cache: compiling took {compile_s} s
+once), every label read, group joined. Online pushes on the runtime broker's run:
+{results["brokers"]["s3"]["throughput"]["online_push"]}.
 """
-    results = {"throughput": run, "floor": base, "latency": paced, "ratio_to_floor": round(ratio, 3)}
     _, md_path = write_report("stream", "Stream scoring benchmark", results, body)
     print(md_path.read_text())
 

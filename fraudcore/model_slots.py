@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -48,10 +49,12 @@ class ModelSlot:
         registry: ModelRegistry,
         alias: str,
         on_swap: Callable[[LoadedModel | None, LoadedModel | None], None],
+        compile_dir: Path | None = None,
     ):
         self.registry = registry
         self.alias = alias
         self.on_swap = on_swap
+        self.compile_dir = compile_dir
         self.current: LoadedModel | None = None
 
     def refresh(self) -> bool:
@@ -65,10 +68,25 @@ class ModelSlot:
             model = self.registry.load_version(version).use_threads(1)
             check_and_warm(model)
             self.current = LoadedModel(self.alias, version, model)
+            if self.compile_dir is not None:
+                threading.Thread(
+                    target=_compile, args=(model, self.compile_dir, f"{self.alias} {version}"), daemon=True
+                ).start()
         if self.current is previous:
             return False
         self.on_swap(previous, self.current)
         return True
+
+
+def _compile(model: FraudModel, cache_dir: Path, what: str) -> None:
+    """Compile ``model`` in the background: it scores with its own code until the switch, and with
+    the same probabilities after it."""
+    started = time.monotonic()
+    try:
+        if model.compile(cache_dir):
+            log.info("%s: compiled scorer in use (%.1f s)", what, time.monotonic() - started)
+    except Exception as error:  # the model keeps scoring as it did
+        log.warning("%s: compiling failed, scoring uncompiled: %s", what, error)
 
 
 class ModelWatcher(threading.Thread):

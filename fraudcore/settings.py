@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     gate_min_ap_gain: float = 0.002
     gate_lock_timeout_s: float = 600.0
 
+    #: Scoring processes (real-time service, stream consumers) compile the champion's trees to
+    #: native code in the background (same probabilities, ~7x faster), cached under state_dir.
+    model_compile: bool = True
+
     # Feast feature store: online store in sqlite under state_dir, or Redis when a URL is given
     # (e.g. "127.0.0.1:6379"; the Kubernetes deployment sets it).
     feast_project: str = "fraud"
@@ -118,6 +122,11 @@ class Settings(BaseSettings):
             self.topic_alerts,
             self.topic_dead_letter,
         ]
+
+    @property
+    def model_cache_dir(self) -> Path | None:
+        """Where compiled models are cached (None: scoring processes do not compile)."""
+        return self.state_dir.resolve() / "model-cache" if self.model_compile else None
 
     @property
     def buckets(self) -> list[str]:

