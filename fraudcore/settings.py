@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, Field
@@ -76,6 +77,10 @@ class Settings(BaseSettings):
 
     # Kafka-protocol broker.
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    #: Storage of the local Tansu broker: "s3" (topics in the kafka bucket: they survive restarts)
+    #: or "memory" (gone with the broker; far faster for streaming on a small machine: see the
+    #: stream benchmark).
+    kafka_storage: Literal["s3", "memory"] = "s3"
     kafka_partitions: int = 4
     topic_transactions: str = "transactions"
     topic_labels: str = "labels"

@@ -46,6 +46,8 @@ from streaming.state import StreamState
 log = logging.getLogger(__name__)
 #: How often the state-size gauges are recomputed (a pass over every entity).
 STATE_REPORT_EVERY_S = 5.0
+#: A batch slower than this is logged with where its time went.
+SLOW_BATCH_S = 0.5
 #: Longest wait for the producer's last writes at shutdown.
 CLOSE_TIMEOUT_S = 10.0
 #: How often the whole state is swept of events no window can see (entities gone quiet).
@@ -261,13 +263,26 @@ class ScoringConsumer:
             last_offsets[tp] = batch[-1].offset
         self.metrics["fraud_stream_events_consumed_total"].inc(consumed)
         self.metrics["fraud_stream_batch_size_events"].observe(consumed)
+        parsed = time.monotonic()
         if transactions:
             self._score(transactions)
+        scored = time.monotonic()
         self.producer.flush()
+        flushed = time.monotonic()
         flushed_ms = time.time() * 1000
         self.consumer.commit(
             {tp: OffsetAndMetadata(offset + 1, None, -1) for tp, offset in last_offsets.items()}
         )
+        if time.monotonic() - started > SLOW_BATCH_S:
+            log.warning(
+                "%s: slow batch of %d: parse %.3f s, score %.3f s, flush %.3f s, commit %.3f s",
+                self.name,
+                consumed,
+                parsed - started,
+                scored - parsed,
+                flushed - scored,
+                time.monotonic() - flushed,
+            )
         latency = self.metrics["fraud_stream_end_to_end_latency_seconds"]
         for ms in written_ms:
             latency.observe(max(flushed_ms - ms, 0.0) / 1000)

@@ -138,7 +138,7 @@ def _kafka(settings: Settings) -> Service:
             "--advertised-listener-url",
             listener,
             "--storage-engine",
-            f"s3://{settings.kafka_bucket}/",
+            "memory://tansu/" if settings.kafka_storage == "memory" else f"s3://{settings.kafka_bucket}/",
         ],
         healthy=lambda: tcp_open(host, int(port)),
         env={"AWS_ENDPOINT": settings.s3_endpoint_url, "AWS_ALLOW_HTTP": "true", **settings.s3_env()},
