@@ -27,6 +27,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import orjson
@@ -286,7 +287,8 @@ def latency(settings: Settings, transactions: pd.DataFrame, rate: float, warmup_
             (warmup if produced[tx_id] < started_ms + warmup_s * 1000 else seconds).append(delay)
     values = np.array(seconds)
     if len(values) == 0:
-        return {"offered_rate": rate, "scored": 0, "achieved_rate": None, "log": str(info["log"])}
+        scored = len(warmup)
+        return {"offered_rate": rate, "scored": 0, "scored_in_warmup": scored, "offered": len(transactions)}
     result = {
         "offered_rate": rate,
         "scored": len(values),
@@ -317,12 +319,44 @@ def _row(name: str, throughput: dict, floor: dict, latency: dict) -> str:
     latency = (
         f"{paced['p50_ms']} / {paced['p95_ms']} / **{paced['p99_ms']}**"
         if paced.get("scored")
-        else f"not measured: {paced.get('log')}"
+        else "none after the warm-up: the consumer fell behind and the broker stopped delivering"
+        + (f" ({paced['scored_in_warmup']:,} of {paced['offered']:,} scored)" if "offered" in paced else "")
     )
     return (
         f"| {BROKERS[name]} | **{run['events_per_second']:,}** ({ratio:.0%}) | {steps['kafka_read']} | "
         f"{steps['kafka_write_score']} | {run['startup_to_assignment_s']} s | {latency} |"
     )
+
+
+def render(results: dict, settings: Settings) -> str:
+    """The markdown body of the report, from the measured results."""
+    setup = results["setup"]
+    first = results["brokers"]["s3"]["floor"]
+    steps = first["per_event_us"]
+    compiled = " compiled with lleaves" if results["model_compile"] else ""
+    rows = "\n".join(_row(name, **results["brokers"][name]) for name in BROKERS)
+    return f"""
+One consumer process (`python -m streaming consume`, LightGBM champion{compiled}, micro-batches of
+{settings.stream_max_batch}, online pushes every {settings.stream_push_interval_s} s) on this
+2-core machine, on two brokers, beside the floor: the same events and micro-batches scored in one
+process from memory. Throughput: {setup["events"]:,} transactions of the reference dataset from
+{START}, replayed with their labels first, then scored from the backlog (first batch to last).
+Latency: a waiting consumer, {setup["paced_events"]:,} transactions offered at {setup["rate"]:,.0f}/s
+(plus their labels); end-to-end = score record written - transaction record written, over the
+transactions written after a {setup["warmup_s"]:.0f} s warm-up (a fresh consumer's first seconds:
+worst {results["brokers"]["memory"]["latency"].get("warmup_max_ms")} ms on the memory broker).
+
+Floor: **{first["events_per_second"]:,} events/s** (parse {steps["parse"]}, state {steps["state"]},
+features {steps["features"]}, model {steps["model"]}, serialize {steps["serialize"]} us per event).
+Goals: 20,000 events/s per consumer; p99 <= 100 ms at {setup["rate"]:,.0f}/s.
+
+{HEADER}
+|---|---|---|---|---|---|
+{rows}
+
+Start-up: imports, champion loaded (compiled trees from the cache), every label read, group joined.
+Online pushes on the runtime broker's run: {results["brokers"]["s3"]["throughput"]["online_push"]}.
+"""
 
 
 def main() -> None:
@@ -331,16 +365,37 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=2_000.0, help="offered rate of the latency run")
     parser.add_argument("--latency-seconds", type=float, default=30.0, help="measured after the warm-up")
     parser.add_argument("--warmup-seconds", type=float, default=10.0)
+    parser.add_argument("--render", type=Path, help="only write the report from a raw results file")
     args = parser.parse_args()
     settings = get_settings()
+    raw = REPO_ROOT / "reports" / "bench-stream-results.json"
+    if args.render:
+        results = json.loads(args.render.read_text())
+    else:
+        results = measure(settings, args)
+        raw.write_text(json.dumps(results, indent=2, default=str))  # kept if the report below fails
+    _, md_path = write_report("stream", "Stream scoring benchmark", results, render(results, settings))
+    print(md_path.read_text())
+
+
+def measure(settings: Settings, args: argparse.Namespace) -> dict:
     days = max(1, args.events // 9_000 + 1)
     transactions = load_transactions(settings, "lake", START, START + dt.timedelta(days=days)).head(
         args.events
     )
     later = load_transactions(settings, "lake", dt.date(2018, 8, 1), dt.date(2018, 8, 10))
     paced_events = later.head(int(args.rate * (args.warmup_seconds + args.latency_seconds)))
-    compile_s = compile_champion(settings)
-    results: dict = {"compile_s": compile_s, "model_compile": settings.model_compile, "brokers": {}}
+    results: dict = {
+        "setup": {
+            "events": len(transactions),
+            "paced_events": len(paced_events),
+            "rate": args.rate,
+            "warmup_s": args.warmup_seconds,
+        },
+        "compile_s": compile_champion(settings),
+        "model_compile": settings.model_compile,
+        "brokers": {},
+    }
     with memory_broker() as memory:
         for name, bootstrap in (("s3", settings.kafka_bootstrap_servers), ("memory", memory)):
             print(f"--- broker: {BROKERS[name]} ({bootstrap})", flush=True)
@@ -349,37 +404,7 @@ def main() -> None:
             base = floor(on, run["topics"])
             paced = latency(on, paced_events, args.rate, args.warmup_seconds)
             results["brokers"][name] = {"throughput": run, "floor": base, "latency": paced}
-    first = results["brokers"]["s3"]["floor"]
-    steps = first["per_event_us"]
-    compiled = " compiled with lleaves" if settings.model_compile else ""
-    rows = "\n".join(_row(name, **results["brokers"][name]) for name in BROKERS)
-    body = f"""
-One consumer process (`python -m streaming consume`, LightGBM champion{compiled}, micro-batches of
-{settings.stream_max_batch}, online pushes every {settings.stream_push_interval_s} s) on this
-2-core machine, on two brokers, beside the floor: the same events and micro-batches scored in one
-process from memory. Throughput: {len(transactions):,} transactions of the reference dataset from
-{START}, replayed with their labels first, then scored from the backlog (first batch to last).
-Latency: a waiting consumer, {len(paced_events):,} transactions offered at {args.rate:,.0f}/s (plus
-their labels); end-to-end = score record written - transaction record written, over the
-transactions written after a {args.warmup_seconds:.0f} s warm-up (a fresh consumer's first seconds:
-worst {results["brokers"]["memory"]["latency"].get("warmup_max_ms")} ms on the memory broker).
-
-Floor: **{first["events_per_second"]:,} events/s** (parse {steps["parse"]}, state {steps["state"]},
-features {steps["features"]}, model {steps["model"]}, serialize {steps["serialize"]} us per event).
-Goals: 20,000 events/s per consumer; p99 <= 100 ms at {args.rate:,.0f}/s.
-
-{HEADER}
-|---|---|---|---|---|---|
-{rows}
-
-Start-up: imports, champion loaded (compiled trees from the cache: compiling took {compile_s} s
-once), every label read, group joined. Online pushes on the runtime broker's run:
-{results["brokers"]["s3"]["throughput"]["online_push"]}.
-"""
-    raw = REPO_ROOT / "reports" / "bench-stream-results.json"
-    raw.write_text(json.dumps(results, indent=2, default=str))  # kept if the report below fails
-    _, md_path = write_report("stream", "Stream scoring benchmark", results, body)
-    print(md_path.read_text())
+    return results
 
 
 if __name__ == "__main__":
