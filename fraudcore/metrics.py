@@ -179,6 +179,11 @@ STREAM = (
     ),
     MetricSpec("fraud_stream_model_swaps_total", "counter", "Champions swapped in without a restart."),
     MetricSpec(
+        "fraud_stream_ready",
+        "gauge",
+        "1 once the consumer has joined its group and rebuilt the state of its partitions.",
+    ),
+    MetricSpec(
         "fraud_stream_errors_total", "counter", "Failures by kind (online_push, model_refresh).", ("kind",)
     ),
 )

@@ -84,6 +84,7 @@ class _Rebalance(ConsumerRebalanceListener):
 
     def on_partitions_assigned(self, assigned):
         self.owner.to_rebuild.update(assigned)
+        self.owner.joined = True
 
 
 class ScoringConsumer:
@@ -112,6 +113,7 @@ class ScoringConsumer:
         )
         self.labels = LabelFeed(settings, self._labels_read, self._dead_letter)
         self.to_rebuild: set[TopicPartition] = set()
+        self.joined = False  # the group assigned this consumer its partitions (maybe none)
         self.partition_customers: dict[int, set[int]] = defaultdict(set)
         self.dirty_customers: set[int] = set()
         self.dirty_terminals: set[int] = set()
@@ -139,6 +141,8 @@ class ScoringConsumer:
             adapt_fetch_wait(self.consumer, returned, self.settings.stream_max_batch)
             if self.to_rebuild:
                 self.rebuild(sorted(self.to_rebuild))
+            if self.joined:
+                self.metrics["fraud_stream_ready"].set(1)
             if records:
                 try:
                     self.process(records)
@@ -147,6 +151,7 @@ class ScoringConsumer:
                 idle_since = time.monotonic()
             else:
                 self.labels.poll()
+                self._report_lag()
                 if max_idle_s is not None and time.monotonic() - idle_since > max_idle_s:
                     break
             self._push_if_due()
@@ -361,6 +366,14 @@ class ScoringConsumer:
         ).inc()
 
     # --- reporting ---
+
+    def _report_lag(self) -> None:
+        """Lag of every assigned partition (when idle: partitions without a batch lately too)."""
+        lag = self.metrics["fraud_stream_consumer_lag_events"]
+        for tp in self.consumer.assignment():
+            highwater = self.consumer.highwater(tp)
+            if highwater is not None:
+                lag.labels(partition=str(tp.partition)).set(max(highwater - self.consumer.position(tp), 0))
 
     def _report_state(self, offsets: dict[TopicPartition, int]) -> None:
         lag = self.metrics["fraud_stream_consumer_lag_events"]

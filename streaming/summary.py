@@ -84,11 +84,11 @@ def report(samples: dict[str, float]) -> str:
         ("events scored", _sum(samples, "fraud_stream_events_scored_total")),
         ("alerts (score >= threshold)", _sum(samples, "fraud_stream_alerts_total")),
         ("dead-lettered", _sum(samples, "fraud_stream_events_dead_lettered_total")),
-        ("labels read", _sum(samples, "fraud_stream_labels_applied_total")),
+        ("labels read (every consumer reads all)", _sum(samples, "fraud_stream_labels_applied_total")),
     ]
-    lines = [f"  {name:<30} {value:>12,.0f}" for name, value in rows]
+    lines = [f"  {name:<40} {value:>12,.0f}" for name, value in rows]
     percentiles = ", ".join(
         f"p{int(q * 100)} {latency_quantile(samples, q) * 1000:,.0f} ms" for q in (0.5, 0.95, 0.99)
     )
-    lines.append(f"  {'end-to-end latency':<30} {percentiles}")
+    lines.append(f"  {'end-to-end latency':<40} {percentiles}")
     return "\n".join(lines)

@@ -16,6 +16,15 @@ def http_ok(url: str, timeout_s: float = 2.0) -> bool:
         return False
 
 
+def http_text(url: str, timeout_s: float = 2.0) -> str:
+    """The body ``url`` answers with, or "" when it does not answer 2xx."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            return response.read().decode(errors="replace") if 200 <= response.status < 300 else ""
+    except (urllib.error.URLError, OSError, ValueError):
+        return ""
+
+
 def tcp_open(host: str, port: int, timeout_s: float = 1.0) -> bool:
     """True when something accepts TCP connections on ``host:port``."""
     try:

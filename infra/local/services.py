@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 from fraudcore.settings import Settings, port_of
 from infra.local import bootstrap, prometheus_config
-from infra.local.health import http_ok, tcp_open
+from infra.local.health import http_ok, http_text, tcp_open
 
 
 class BinaryMissing(RuntimeError):
@@ -276,7 +276,8 @@ def _stream_consumer(settings: Settings, state: Path, index: int) -> Service:
         url=f"http://127.0.0.1:{port}/metrics",
         ports=[port],
         command=lambda: [sys.executable, "-m", "streaming", "consume", "--index", str(index)],
-        healthy=lambda: http_ok(f"http://127.0.0.1:{port}/metrics"),
+        # Healthy once it has joined the group and rebuilt its partitions' state (not at its first breath).
+        healthy=lambda: "fraud_stream_ready 1.0" in http_text(f"http://127.0.0.1:{port}/metrics"),
         env={"OMP_NUM_THREADS": "1", **settings.s3_env()},
         after_start=register,
         after_start_what="registering with Prometheus",
