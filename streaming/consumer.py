@@ -115,6 +115,7 @@ class ScoringConsumer:
         self.to_rebuild: set[TopicPartition] = set()
         self.joined = False  # the group assigned this consumer its partitions (maybe none)
         self.partition_customers: dict[int, set[int]] = defaultdict(set)
+        self.partition_time: dict[int, int] = {}  # event time (us) each partition has reached
         self.dirty_customers: set[int] = set()
         self.dirty_terminals: set[int] = set()
         self.changed_since = float("inf")
@@ -183,6 +184,7 @@ class ScoringConsumer:
         """Drop the customers of partitions that moved to another consumer."""
         for tp in revoked:
             self.state.customers.drop(self.partition_customers.pop(tp.partition, set()))
+            self.partition_time.pop(tp.partition, None)
             self.to_rebuild.discard(tp)
 
     def rebuild(self, partitions: list[TopicPartition]) -> None:
@@ -217,9 +219,10 @@ class ScoringConsumer:
                             continue  # dead-lettered when it was first read
                     self.state.add_transactions(transactions)
                     self.partition_customers[tp.partition].update(t.customer_id for t in transactions)
+                    if transactions:
+                        self.partition_time[tp.partition] = transactions[-1].time_us
                     events += len(transactions)
                 todo = [tp for tp in todo if reader.position(tp) < until[tp]]
-            self.state.customers.prune_all(self._latest_us())
             if self.pusher is not None:  # pushed once: the last owner may have died before its push
                 numbers = {tp.partition for tp in partitions}
                 for number in numbers:
@@ -240,9 +243,11 @@ class ScoringConsumer:
             seconds,
         )
 
-    def _latest_us(self) -> int:
-        latest = [t[-1] for t in self.state.customers.times.values() if t]
-        return max(latest, default=0)
+    def _low_watermark_us(self) -> int | None:
+        """The earliest event time any assigned partition has reached (None: one has not started):
+        no later request of this consumer is earlier (each partition is read in order)."""
+        reached = [self.partition_time.get(tp.partition) for tp in self.consumer.assignment()]
+        return None if not reached or None in reached else min(reached)
 
     # --- one micro-batch ---
 
@@ -265,6 +270,7 @@ class ScoringConsumer:
                 transactions.append(transaction)
                 written_ms.append(record.timestamp)
                 customers.add(transaction.customer_id)
+                self.partition_time[tp.partition] = transaction.time_us
             last_offsets[tp] = batch[-1].offset
         self.metrics["fraud_stream_events_consumed_total"].inc(consumed)
         self.metrics["fraud_stream_batch_size_events"].observe(consumed)
@@ -323,9 +329,10 @@ class ScoringConsumer:
                 flagged += 1
         self.metrics["fraud_stream_events_scored_total"].inc(len(transactions))
         self.metrics["fraud_stream_alerts_total"].inc(flagged)
-        self.state.prune(transactions)
-        if time.monotonic() - self.last_sweep > SWEEP_EVERY_S:
-            self.state.prune_all(min(t.time_us for t in transactions))
+        low = self._low_watermark_us()
+        self.state.prune(transactions, low if low is not None else -(2**62))
+        if low is not None and time.monotonic() - self.last_sweep > SWEEP_EVERY_S:
+            self.state.prune_all(low)
             self.last_sweep = time.monotonic()
         if self.pusher is not None:
             self.dirty_customers.update(t.customer_id for t in transactions)

@@ -3,8 +3,8 @@
 Labels of transactions at e arrive at e + delay; a request at t reads only labels of transactions
 at or before t - delay (``fraudcore.features.terminal``), so a label that arrives early is never
 read too soon. Before a batch whose latest transaction is at T is scored, the feed waits (at most
-``stream_label_wait_s``) until every label partition has delivered a label due at or after T, so
-no label due before T is missing; when labels have been quiet for that long, it does not wait.
+``stream_label_wait_s``) until every label partition has delivered a label due at or after T or
+has nothing more to read, so no label due before T is missing.
 """
 
 from __future__ import annotations
@@ -45,14 +45,18 @@ class LabelFeed:
         self.consumer.seek_to_beginning(*self.partitions)
         #: Per partition, when (event time, us) the latest label read became due.
         self.due_us = dict.fromkeys(self.partitions, -1)
-        self.last_label_at = 0.0  # monotonic time of the last label read
         self.applied = 0
+
+    def caught_up(self, tp: TopicPartition) -> bool:
+        """Every label the broker held at the partition's last fetch has been read (the fetch's
+        high watermark: exact on Tansu, where ListOffsets answers stale end offsets)."""
+        highwater = self.consumer.highwater(tp)
+        return highwater is not None and self.consumer.position(tp) >= highwater
 
     def catch_up(self, stopping=lambda: False) -> int:
         """Read every label the broker holds now (at start: the terminals' whole history)."""
         before = self.applied
-        end = self.consumer.end_offsets(self.partitions)
-        while any(self.consumer.position(tp) < end[tp] for tp in self.partitions) and not stopping():
+        while not all(self.caught_up(tp) for tp in self.partitions) and not stopping():
             self.poll(timeout_ms=200)
         return self.applied - before
 
@@ -72,19 +76,20 @@ class LabelFeed:
         if labels:
             self.on_labels(labels)
             self.applied += len(labels)
-            self.last_label_at = time.monotonic()
         return len(labels)
 
-    def watermark_us(self) -> int:
-        """Every label due before this instant has been read (as far as the partitions show)."""
-        return min(self.due_us.values(), default=-1)
+    def ready_for(self, time_us: int) -> bool:
+        """No label due before ``time_us`` can still be missing: each partition has delivered a
+        label due at or after it, or holds nothing more than what was read."""
+        return all(self.due_us[tp] >= time_us or self.caught_up(tp) for tp in self.partitions)
 
     def wait_until(self, time_us: int) -> bool:
-        """Read labels until those due before ``time_us`` are in; False when it gave up waiting."""
+        """Read labels until those due before ``time_us`` are in; False when it gave up waiting
+        (``stream_label_wait_s``: labels may lag behind transactions in a live system)."""
         self.poll()
         deadline = time.monotonic() + self.wait_s
-        while self.watermark_us() < time_us:
-            if time.monotonic() - self.last_label_at > self.wait_s or time.monotonic() > deadline:
+        while not self.ready_for(time_us):
+            if time.monotonic() > deadline:
                 return False
             self.poll(timeout_ms=20)
         return True

@@ -117,13 +117,16 @@ class StreamState:
         self.customers.prune_all(now_us)
         self.terminals.prune_all(now_us)
 
-    def prune(self, transactions: Sequence[Transaction]) -> None:
-        """Drop what the windows of the batch's requests no longer need (their entities only)."""
+    def prune(self, transactions: Sequence[Transaction], low_us: int | None = None) -> None:
+        """Drop what later requests can no longer see, for the batch's entities: a customer's next
+        transactions come after this batch's (one partition, in order); a terminal's may come from
+        any partition, so only before ``low_us``, the earliest time any partition has reached
+        (default: the batch's earliest, right when one partition is read)."""
         if not transactions:
             return
         now_us = min(t.time_us for t in transactions)
         self.customers.prune({t.customer_id for t in transactions}, now_us)
-        self.terminals.prune({t.terminal_id for t in transactions}, now_us)
+        self.terminals.prune({t.terminal_id for t in transactions}, now_us if low_us is None else low_us)
 
 
 def _state_of(events: EntityEvents, ids: list[int], request_us: np.ndarray, name: str, state_function):
