@@ -124,10 +124,13 @@ def _consume(env: dict[str, str], exit_when_idle_s: float, log_name: str) -> tup
     log = REPO_ROOT / "reports" / log_name
     log.parent.mkdir(exist_ok=True)
     out = log.open("w")
+    with socket.socket() as probe:  # its own metrics port: `make stream`'s consumers may hold theirs
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     process = subprocess.Popen(
         [sys.executable, "-m", "streaming", "consume", "--exit-when-idle", str(exit_when_idle_s)],
         cwd=REPO_ROOT,
-        env={**os.environ, **env},
+        env={**os.environ, **env, "FRAUD_STREAM_METRICS_PORT": str(port)},
         stdout=out,
         stderr=subprocess.STDOUT,
     )
