@@ -37,9 +37,9 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from benchmarks.report import write_report
 from fraudcore.events import Transaction, parse_label, parse_transaction, score_event
 from fraudcore.registry import CHAMPION, ModelRegistry
-from fraudcore.settings import REPO_ROOT, Settings, get_settings
+from fraudcore.settings import REPO_ROOT, Settings, as_env, get_settings
 from infra.local.bootstrap import create_topics
-from infra.local.services import tansu_binary
+from infra.local.services import tansu_command
 from streaming.fetching import BACKLOG_WAIT_MS
 from streaming.producer import load_transactions, replay
 from streaming.state import StreamState
@@ -48,19 +48,10 @@ START = dt.date(2018, 7, 1)
 
 
 def _scenario(settings: Settings, label: str) -> tuple[Settings, dict[str, str]]:
-    prefix = f"bench-{label}-{uuid.uuid4().hex[:6]}"
-    names = {
-        "topic_transactions": f"{prefix}-tx",
-        "topic_labels": f"{prefix}-labels",
-        "topic_scores": f"{prefix}-scores",
-        "topic_alerts": f"{prefix}-alerts",
-        "topic_dead_letter": f"{prefix}-dlq",
-        "stream_group_id": prefix,
-    }
+    names = settings.stream_names(f"bench-{label}-{uuid.uuid4().hex[:6]}")
     scenario = settings.model_copy(update=names)
     create_topics(scenario)
-    env = {f"FRAUD_{k.upper()}": v for k, v in names.items()}
-    return scenario, {**env, "FRAUD_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers}
+    return scenario, as_env({**names, "kafka_bootstrap_servers": settings.kafka_bootstrap_servers})
 
 
 @contextlib.contextmanager
@@ -69,18 +60,8 @@ def memory_broker() -> Iterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    listener = f"tcp://127.0.0.1:{port}"
     process = subprocess.Popen(
-        [
-            tansu_binary(),
-            "broker",
-            "--listener-url",
-            listener,
-            "--advertised-listener-url",
-            listener,
-            "--storage-engine",
-            "memory://tansu/",
-        ],
+        tansu_command(f"tcp://127.0.0.1:{port}", "memory://tansu/"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -128,6 +128,19 @@ class Settings(BaseSettings):
             self.topic_dead_letter,
         ]
 
+    def stream_names(self, prefix: str) -> dict[str, str]:
+        """Topic and consumer-group settings of a stream of its own (tests, benchmarks): each name
+        starts with ``prefix``; pass to ``model_copy(update=...)``, or as ``FRAUD_*`` variables
+        through :func:`as_env`."""
+        return {
+            "topic_transactions": f"{prefix}-tx",
+            "topic_labels": f"{prefix}-labels",
+            "topic_scores": f"{prefix}-scores",
+            "topic_alerts": f"{prefix}-alerts",
+            "topic_dead_letter": f"{prefix}-dlq",
+            "stream_group_id": prefix,
+        }
+
     @property
     def model_cache_dir(self) -> Path | None:
         """Where compiled models are cached (None: scoring processes do not compile)."""
@@ -153,6 +166,11 @@ class Settings(BaseSettings):
             "MLFLOW_S3_ENDPOINT_URL": self.s3_endpoint_url,
             "AWS_ENDPOINT_URL_S3": self.s3_endpoint_url,
         }
+
+
+def as_env(fields: dict[str, object]) -> dict[str, str]:
+    """Settings fields as the ``FRAUD_*`` environment variables a child process reads."""
+    return {f"FRAUD_{name.upper()}": str(value) for name, value in fields.items()}
 
 
 def port_of(url: str) -> int:

@@ -123,6 +123,20 @@ def _seaweedfs(settings: Settings, state: Path) -> Service:
     )
 
 
+def tansu_command(listener: str, storage: str) -> list[str]:
+    """The Tansu broker listening (and advertised) on ``listener``, storing in ``storage``."""
+    return [
+        tansu_binary(),
+        "broker",
+        "--listener-url",
+        listener,
+        "--advertised-listener-url",
+        listener,
+        "--storage-engine",
+        storage,
+    ]
+
+
 def _kafka(settings: Settings) -> Service:
     host, port = settings.kafka_bootstrap_servers.rsplit(":", 1)
     listener = f"tcp://{host}:{port}"
@@ -130,16 +144,10 @@ def _kafka(settings: Settings) -> Service:
         name="kafka",
         url=settings.kafka_bootstrap_servers,
         ports=[int(port)],
-        command=lambda: [
-            tansu_binary(),
-            "broker",
-            "--listener-url",
+        command=lambda: tansu_command(
             listener,
-            "--advertised-listener-url",
-            listener,
-            "--storage-engine",
             "memory://tansu/" if settings.kafka_storage == "memory" else f"s3://{settings.kafka_bucket}/",
-        ],
+        ),
         healthy=lambda: tcp_open(host, int(port)),
         env={"AWS_ENDPOINT": settings.s3_endpoint_url, "AWS_ALLOW_HTTP": "true", **settings.s3_env()},
         after_start=lambda: bootstrap.create_topics(settings),

@@ -33,7 +33,7 @@ from fraudcore.features.definitions import CUSTOMER_STATE, FEATURE_SET, TERMINAL
 from fraudcore.features.windows import to_us
 from fraudcore.models import model_class
 from fraudcore.registry import CHAMPION, FEATURE_SET_TAG, ModelRegistry
-from fraudcore.settings import REPO_ROOT, Settings
+from fraudcore.settings import REPO_ROOT, Settings, as_env
 from infra.local.bootstrap import create_topics
 from streaming.producer import replay
 from tests.integration.conftest import run_cli
@@ -92,16 +92,8 @@ def stream(stack, stack_env, tmp_path_factory):
 
 def _scenario(stream, label: str, **extra: str) -> tuple[dict, Settings]:
     """Topics and a consumer group of this scenario's own."""
-    prefix = f"{stream['name']}-{label}"
-    names = {
-        "topic_transactions": f"{prefix}-tx",
-        "topic_labels": f"{prefix}-labels",
-        "topic_scores": f"{prefix}-scores",
-        "topic_alerts": f"{prefix}-alerts",
-        "topic_dead_letter": f"{prefix}-dlq",
-        "stream_group_id": prefix,
-    }
-    env = {**stream["env"], **{f"FRAUD_{k.upper()}": v for k, v in names.items()}, **extra}
+    names = stream["settings"].stream_names(f"{stream['name']}-{label}")
+    env = {**stream["env"], **as_env(names), **extra}
     settings = stream["settings"].model_copy(update=names)
     create_topics(settings)
     return env, settings
