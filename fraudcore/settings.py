@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     serving_shadow: bool = False
     serving_shadow_prefix: str = "shadow"
     serving_shadow_flush_s: float = 10.0
+    #: OpenTelemetry spans for every request (BentoML's tracing middleware; set an exporter in
+    #: BentoML's ``tracing`` config too). Off: the middleware skips every path, a saving of about
+    #: 0.3 ms of CPU per request here, and nothing is exported without an exporter anyway.
+    serving_tracing: bool = False
 
     # Kafka-protocol broker.
     kafka_bootstrap_servers: str = "127.0.0.1:9092"

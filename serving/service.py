@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 settings = get_settings()
 METRICS = build(REALTIME, bentoml.metrics)
 SCORING_PATHS = {"/predict": "predict", "/predict_batch": "predict_batch"}
+UNTRACED_PATHS = [*SCORING_PATHS, "/livez", "/readyz", "/metrics"]
 READY_CHECK_EVERY_S = 1.0
 FEATURE_REGISTRY_REFRESH_S = 60.0
 
@@ -74,6 +75,7 @@ class RequestMetrics:
     workers=settings.serving_workers,
     traffic={"timeout": 30},
     logging={"access": {"enabled": False}},  # a log line per request costs more than scoring it
+    tracing={} if settings.serving_tracing else {"excluded_urls": UNTRACED_PATHS},
 )
 class FraudScoring:
     def __init__(self) -> None:

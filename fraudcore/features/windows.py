@@ -103,6 +103,9 @@ class EventLog:
         if len(self) == 0 or len(entity) == 0:
             return index
         entities, first = self._entities
+        if len(entities) == 1:  # one entity's events (a single request's lists): search its times
+            after = np.searchsorted(self.time_us, time_us, side="right")
+            return np.where(entity == entities[0], after, np.where(entity < entities[0], 0, len(self)))
         rank = np.searchsorted(entities, entity)
         known = (rank < len(entities)) & (entities[np.minimum(rank, len(entities) - 1)] == entity)
         # An entity without events: an empty slice at the place it would take.

@@ -170,6 +170,22 @@ def test_online_event_lists_give_the_same_state_at_request_time(small_transactio
     assert (online["customer_tx_count_30d"] > 0).sum() > 10
 
 
+def test_one_request_at_a_time_gives_the_state_of_the_batch(small_transactions):
+    """The real-time service computes one request per call (one entity per event log, its own
+    search path): the same state as the requests computed together, at edges and in gaps."""
+    as_of = small_transactions["TX_DATETIME"].max().normalize() + DAY
+    lists = event_list_snapshots(small_transactions, as_of)
+    later = _requests(small_transactions, 60, seed=11, until_days_after=40)
+    lookups = later.merge(lists["customer_recent_events"], on=CUSTOMER_KEY, how="left").merge(
+        lists["terminal_labelled_events"], on=TERMINAL_KEY, how="left"
+    )
+    together = state_from_event_lists(lookups)
+    alone = pd.concat([state_from_event_lists(lookups.iloc[[i]]) for i in range(len(lookups))])
+    pd.testing.assert_frame_equal(alone, together, check_exact=True)
+    assert (together["customer_tx_count_30d"] > 0).sum() > 10
+    assert (together["terminal_tx_count_30d"] > 0).any()
+
+
 def test_terminal_lists_hold_no_label_younger_than_the_delay(small_transactions):
     as_of = pd.Timestamp("2018-04-10 12:00:00")
     lists = event_list_snapshots(small_transactions, as_of)["terminal_labelled_events"]
