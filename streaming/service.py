@@ -6,16 +6,14 @@ import logging
 
 import prometheus_client
 
-from fraudcore.feature_store import feature_store
 from fraudcore.metrics import STREAM, build
-from fraudcore.model_slots import Every, LoadedModel, ModelSlot, ModelWatcher
+from fraudcore.model_slots import LoadedModel, ModelSlot, ModelWatcher
 from fraudcore.registry import CHAMPION, ModelRegistry
 from fraudcore.settings import Settings
 from streaming.consumer import ScoringConsumer
 from streaming.online_push import OnlinePusher
 
 log = logging.getLogger(__name__)
-FEATURE_REGISTRY_REFRESH_S = 60.0
 
 
 def consumer_name(index: int) -> str:
@@ -48,9 +46,7 @@ def run_consumer(settings: Settings, index: int = 0, exit_when_idle_s: float | N
     ).start()
     pusher = None
     if settings.stream_push_interval_s > 0:
-        store = feature_store(settings, registry_ttl_s=0)
-        Every(FEATURE_REGISTRY_REFRESH_S, store.refresh_registry, "feature-registry-refresh").start()
-        pusher = OnlinePusher(store, metrics)
+        pusher = OnlinePusher(settings, metrics)
         pusher.start()
     consumer = ScoringConsumer(settings, champion, consumer_name(index), pusher, metrics)
     consumer.run(max_idle_s=exit_when_idle_s)

@@ -183,7 +183,9 @@ def _mlflow(settings: Settings, state: Path) -> Service:
             str(mlflow_dir / "metrics"),
         ],
         healthy=lambda: http_ok(f"{settings.mlflow_tracking_uri}/health"),
-        env=settings.s3_env(),
+        # No job runner: MLflow 3 would start seven Huey consumers (1.8 GB, polling all the time) for
+        # GenAI jobs (scorers, trace roll-ups) the platform does not use.
+        env={**settings.s3_env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
         port_settings={url.port or 80: "FRAUD_MLFLOW_TRACKING_URI"},
         start_timeout_s=90.0,
     )
