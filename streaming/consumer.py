@@ -137,7 +137,8 @@ class ScoringConsumer:
     # --- lifecycle ---
 
     def run(self, max_idle_s: float | None = None) -> None:
-        """Score until SIGTERM (or ``max_idle_s`` without events): finish the batch, commit, leave."""
+        """Score until SIGTERM (or ``max_idle_s`` without events once the group assigned this
+        consumer its partitions): finish the batch, commit, leave."""
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         started = time.monotonic()
@@ -154,6 +155,8 @@ class ScoringConsumer:
                 self.rebuild(sorted(self.to_rebuild))
             if self.joined:
                 self.metrics["fraud_stream_ready"].set(1)
+            else:  # joining a group can take seconds on Tansu: not idle time
+                idle_since = time.monotonic()
             if records:
                 try:
                     self.process(records)
