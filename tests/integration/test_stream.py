@@ -202,10 +202,11 @@ def killed_run(stream):
     for _ in range(3):
         consumer = Consumer(stream, env)
         consumer.wait_assigned()
-        time.sleep(float(rng.uniform(0.5, 4.0)))
+        time.sleep(float(rng.uniform(0.3, 2.0)))  # a consumer scores the 50,000 in ~7 s here
         consumer.kill()
         scored_at_kills.append(len(_scores(settings)))
     consumer = Consumer(stream, env)
+    consumer.wait_assigned()  # running (its SIGTERM handler set) even if the others scored it all
     ids = set(stream["transactions"]["TRANSACTION_ID"])
     _wait(lambda: set(_scores(settings)) >= ids, 300, every_s=5)
     assert consumer.terminate() == 0, consumer.log.read_text()[-3000:]
@@ -325,13 +326,15 @@ def test_malformed_events_go_to_the_dead_letter_topic_with_their_reason(stream, 
 def test_a_consumer_joining_then_one_leaving_keeps_every_score_and_the_state(stream):
     env, settings = _scenario(stream, "rebalance")
     transactions = stream["transactions"].head(20_000)
-    producer = _replay_in_background(settings, transactions, rate=1_000)
     first = Consumer(stream, env, 0)
     first.wait_assigned()
-    time.sleep(4)
+    # 40 s of events: the second consumer (10-20 s to start on two busy cores) joins mid-stream,
+    # and the first leaves while events still flow.
+    producer = _replay_in_background(settings, transactions, rate=500)
     second = Consumer(stream, env, 1)
     second.wait_assigned()
-    time.sleep(4)
+    time.sleep(3)
+    assert producer.is_alive(), "the replay ended before the second consumer joined: too slow a machine"
     assert first.terminate() == 0, first.log.read_text()[-3000:]  # leaves: the second takes over
     producer.join()
     _wait(lambda: set(_scores(settings)) >= set(transactions["TRANSACTION_ID"]), 180, every_s=3)
