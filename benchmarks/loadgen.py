@@ -2,7 +2,9 @@
 
 Request i is sent at start + i / rate whether or not earlier ones have answered, and its latency
 is counted from that scheduled moment (so a stalled server's queueing shows: no coordinated
-omission). Prints one JSON line: latency percentiles (ms), achieved rate, errors.
+omission). The first ``--warmup`` seconds run on the same schedule but are reported apart (the
+client opens its connections then). Prints one JSON line: latency percentiles (ms) of the
+measured period, achieved rate, errors.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import numpy as np
 SPIN_S = 0.0015
 
 
-async def run(url: str, rate: float, duration: float, bodies: list[str]) -> dict:
-    count = int(rate * duration)
+async def run(url: str, rate: float, duration: float, bodies: list[str], warmup: float = 0.0) -> dict:
+    warm = int(rate * warmup)
+    count = warm + int(rate * duration)
     latencies = np.full(count, np.nan)
     statuses: dict[int, int] = {}
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
@@ -28,14 +31,17 @@ async def run(url: str, rate: float, duration: float, bodies: list[str]) -> dict
     ) as session:
 
         async def one(i: int, scheduled: float) -> None:
+            status = -1  # no answer
             try:
                 async with session.post(url, data=bodies[i % len(bodies)]) as response:
                     await response.read()
-                    statuses[response.status] = statuses.get(response.status, 0) + 1
-                    if response.status == 200:
+                    status = response.status
+                    if status == 200:
                         latencies[i] = time.perf_counter() - scheduled
             except aiohttp.ClientError:
-                statuses[-1] = statuses.get(-1, 0) + 1
+                pass
+            if i >= warm:
+                statuses[status] = statuses.get(status, 0) + 1
 
         tasks = []
         lateness = np.zeros(count)
@@ -52,16 +58,21 @@ async def run(url: str, rate: float, duration: float, bodies: list[str]) -> dict
             tasks.append(asyncio.create_task(one(i, scheduled)))
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - start
+    warmup_ok = latencies[:warm][~np.isnan(latencies[:warm])] * 1e3
+    latencies = latencies[warm:]
     ok = latencies[~np.isnan(latencies)] * 1e3
+    elapsed -= warm / rate
     return {
         "offered_rps": rate,
-        "requests": count,
+        "requests": count - warm,
         "ok": len(ok),
         "statuses": {str(k): v for k, v in statuses.items()},
         "achieved_rps": round(len(ok) / elapsed, 1),
         **{f"p{q}_ms": round(float(np.percentile(ok, q)), 3) if len(ok) else None for q in (50, 95, 99)},
         "max_ms": round(float(ok.max()), 3) if len(ok) else None,
         "send_lateness_p99_ms": round(float(np.percentile(lateness, 99)) * 1e3, 3),
+        "warmup_s": warmup,
+        "warmup_max_ms": round(float(warmup_ok.max()), 3) if len(warmup_ok) else None,
     }
 
 
@@ -71,10 +82,11 @@ def main() -> None:
     parser.add_argument("--rate", type=float, required=True)
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--requests", required=True, help="file with one JSON body per line")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds sent first, reported apart")
     args = parser.parse_args()
     with open(args.requests) as source:
         bodies = [line.strip() for line in source if line.strip()]
-    print(json.dumps(asyncio.run(run(args.url, args.rate, args.duration, bodies))))
+    print(json.dumps(asyncio.run(run(args.url, args.rate, args.duration, bodies, args.warmup))))
 
 
 if __name__ == "__main__":
