@@ -36,6 +36,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from benchmarks.report import write_report
 from fraudcore.events import Transaction, parse_label, parse_transaction, score_event
+from fraudcore.gc_pauses import freeze_long_lived
 from fraudcore.registry import CHAMPION, ModelRegistry
 from fraudcore.settings import REPO_ROOT, Settings, as_env, get_settings
 from infra.local.bootstrap import create_topics
@@ -257,6 +258,7 @@ def latency(settings: Settings, transactions: pd.DataFrame, rate: float, warmup_
             raise RuntimeError(f"the consumer did not start:\n{info['log'].read_text()[-2000:]}")
         time.sleep(0.5)
     print(f"replaying {len(transactions):,} transactions at {rate:,.0f}/s ...", flush=True)
+    freeze_long_lived()  # as `python -m streaming produce` does: no full-GC stall of the sender
     started_ms = time.time() * 1000
     replayed = replay(scenario, transactions, rate=rate, progress=True)
     process.wait()

@@ -13,7 +13,6 @@ import os
 # One OpenMP thread per worker: model threads oversubscribing the cores cost 2-3x CPU per request.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import gc
 import logging
 import time
 
@@ -21,6 +20,7 @@ import bentoml
 from bentoml.exceptions import ServiceUnavailable
 
 from fraudcore.feature_store import OnlineFeatureReader, feature_store
+from fraudcore.gc_pauses import freeze_long_lived
 from fraudcore.metrics import REALTIME, build
 from fraudcore.model_slots import Every, LoadedModel, ModelSlot, ModelWatcher
 from fraudcore.registry import CHALLENGER, CHAMPION, ModelRegistry
@@ -103,8 +103,7 @@ class FraudScoring:
         self.scorer = RealtimeScorer(settings, self.reader, self.champion, METRICS, shadow)
         ModelWatcher(slots, settings.serving_model_poll_s, self._refresh_failed).start()
         self._ready_checked_at, self._store_answers = 0.0, False
-        gc.collect()
-        gc.freeze()  # start-up objects out of the collector's way: no full-GC pauses on requests
+        freeze_long_lived()  # start-up objects out of the collector's way: no full-GC pauses on requests
 
     def _swapped(self, previous: LoadedModel | None, current: LoadedModel | None) -> None:
         info = METRICS["fraud_realtime_model_info"]

@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         transactions = load_transactions(settings, args.source, date_from, date_to)
         if args.limit:
             transactions = transactions.head(args.limit)
+        from fraudcore.gc_pauses import freeze_long_lived
+
+        freeze_long_lived()  # a full collection would hold the sender thread for ~0.3 s mid-replay
         print(
             replay(
                 settings, transactions, args.rate, args.speedup, not args.no_labels, malformed=args.malformed

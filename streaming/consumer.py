@@ -14,7 +14,6 @@ bound the topics' retention from below (30 days of transactions, 37 of labels).
 
 from __future__ import annotations
 
-import gc
 import logging
 import signal
 import time
@@ -36,6 +35,7 @@ from fraudcore.events import (
     parse_transaction,
     score_event,
 )
+from fraudcore.gc_pauses import freeze_long_lived
 from fraudcore.metrics import STREAM, build
 from fraudcore.model_slots import LoadedModel, ModelSlot
 from fraudcore.settings import Settings
@@ -65,14 +65,6 @@ def producer_for(settings: Settings, client_id: str) -> KafkaProducer:
         max_request_size=8 * 1024 * 1024,
         client_id=client_id,
     )
-
-
-def _freeze_long_lived() -> None:
-    """Move what exists now (modules, the model, the state read at start) out of the cyclic
-    collector's reach: a full collection walked all of it, 0.3-0.4 s each, every few seconds
-    while scoring live (the tail of the end-to-end latency)."""
-    gc.collect()
-    gc.freeze()
 
 
 def _field_of(reason: str) -> str:
@@ -144,7 +136,7 @@ class ScoringConsumer:
         started = time.monotonic()
         read = self.labels.catch_up(lambda: self.stopping)
         log.info("%s: %d labels read in %.1f s", self.name, read, time.monotonic() - started)
-        _freeze_long_lived()
+        freeze_long_lived()
         self.consumer.subscribe([self.settings.topic_transactions], listener=_Rebalance(self))
         idle_since = time.monotonic()
         while not self.stopping:
@@ -246,7 +238,7 @@ class ScoringConsumer:
                 )
         finally:
             reader.close()
-        _freeze_long_lived()
+        freeze_long_lived()
         seconds = time.monotonic() - started
         self.metrics["fraud_stream_state_rebuild_seconds"].observe(seconds)
         log.info(
