@@ -55,12 +55,16 @@ def _scenario(settings: Settings, label: str) -> tuple[Settings, dict[str, str]]
     return scenario, as_env({**names, "kafka_bootstrap_servers": settings.kafka_bootstrap_servers})
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @contextlib.contextmanager
 def memory_broker() -> Iterator[str]:
     """A second Tansu broker with memory storage on a free port, for the side-by-side run."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = _free_port()
     process = subprocess.Popen(
         tansu_command(f"tcp://127.0.0.1:{port}", "memory://tansu/"),
         stdout=subprocess.DEVNULL,
@@ -106,9 +110,7 @@ def _consume(env: dict[str, str], exit_when_idle_s: float, log_name: str) -> tup
     log = REPO_ROOT / "reports" / log_name
     log.parent.mkdir(exist_ok=True)
     out = log.open("w")
-    with socket.socket() as probe:  # its own metrics port: `make stream`'s consumers may hold theirs
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = _free_port()  # its own metrics port: `make stream`'s consumers may hold theirs
     process = subprocess.Popen(
         [sys.executable, "-m", "streaming", "consume", "--exit-when-idle", str(exit_when_idle_s)],
         cwd=REPO_ROOT,

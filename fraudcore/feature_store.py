@@ -29,6 +29,7 @@ from fraudcore.features.definitions import (
     CUSTOMER_KEY,
     EVENT_TIMESTAMP,
     MODEL_FEATURES,
+    ONLINE_SERVICE,
     TERMINAL_EVENT_TIMES,
     TERMINAL_EVENTS_VIEW,
     TERMINAL_HISTORY_DAYS,
@@ -111,6 +112,21 @@ def feature_store(settings: Settings | None = None, registry_ttl_s: int = 60) ->
     return FeatureStore(config=repo_config(settings, registry_ttl_s))
 
 
+#: How often a long-running process re-reads the feature registry, off its request path.
+REGISTRY_REFRESH_S = 60.0
+
+
+def server_feature_store(settings: Settings | None = None) -> FeatureStore:
+    """The store of a long-running process (the real-time service, the stream's online writer):
+    the registry is read once and refreshed by a background thread, never by a request or a write
+    (a refresh is an S3 read and a parse: ~100 ms on the call that meets it)."""
+    from fraudcore.model_slots import Every  # its module loads the model registry client
+
+    store = feature_store(settings, registry_ttl_s=0)
+    Every(REGISTRY_REFRESH_S, store.refresh_registry, "feature-registry-refresh").start()
+    return store
+
+
 def lookup_times(transactions: pd.DataFrame) -> pd.Series:
     """Point-in-time lookup instant of each transaction: one microsecond before it (UTC)."""
     return pd.to_datetime(to_us(transactions["TX_DATETIME"]) - LOOKUP_BEFORE_US, unit="us", utc=True)
@@ -172,17 +188,17 @@ class OnlineFeatureReader:
     def __init__(self, store: FeatureStore):
         self.store = store
         self.provider = store._get_provider()  # Feast's own handle on the configured online store
-        self.views = [
-            (store.get_feature_view(CUSTOMER_EVENTS_VIEW), CUSTOMER_KEY),
-            (store.get_feature_view(TERMINAL_EVENTS_VIEW), TERMINAL_KEY),
-        ]
+        service = store.get_feature_service(ONLINE_SERVICE)
+        self.views = [store.get_feature_view(p.name) for p in service.feature_view_projections]
 
     def lookup(self, customers: Sequence[int], terminals: Sequence[int]) -> dict[str, list]:
         """Per event column, one list per request (``None``: the entity has none), and per column
         ``<column>__ts``: when it was written (seconds since the epoch, 0: never)."""
+        ids_by_key = {CUSTOMER_KEY: customers, TERMINAL_KEY: terminals}
         found: dict[str, list] = {}
-        for (view, key), ids in zip(self.views, (customers, terminals), strict=True):
-            keys = [_entity_key(key, i) for i in ids]
+        for view in self.views:
+            key = view.entity_columns[0].name
+            keys = [_entity_key(key, i) for i in ids_by_key[key]]
             rows = self.provider.online_read(self.store.config, view, keys, None)
             written = [int(at.timestamp()) if at is not None else 0 for at, _ in rows]
             for feature in view.features:

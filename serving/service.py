@@ -19,10 +19,10 @@ import time
 import bentoml
 from bentoml.exceptions import ServiceUnavailable
 
-from fraudcore.feature_store import OnlineFeatureReader, feature_store
+from fraudcore.feature_store import OnlineFeatureReader, server_feature_store
 from fraudcore.gc_pauses import freeze_long_lived
 from fraudcore.metrics import REALTIME, build
-from fraudcore.model_slots import Every, LoadedModel, ModelSlot, ModelWatcher
+from fraudcore.model_slots import LoadedModel, ModelSlot, ModelWatcher
 from fraudcore.registry import CHALLENGER, CHAMPION, ModelRegistry
 from fraudcore.settings import get_settings
 from serving.schemas import Prediction, TransactionRequest
@@ -35,7 +35,6 @@ METRICS = build(REALTIME, bentoml.metrics)
 SCORING_PATHS = {"/predict": "predict", "/predict_batch": "predict_batch"}
 UNTRACED_PATHS = [*SCORING_PATHS, "/livez", "/readyz", "/metrics"]
 READY_CHECK_EVERY_S = 1.0
-FEATURE_REGISTRY_REFRESH_S = 60.0
 
 
 class RequestMetrics:
@@ -80,11 +79,7 @@ class RequestMetrics:
 class FraudScoring:
     def __init__(self) -> None:
         registry = ModelRegistry(settings)
-        # The feature registry is read once and refreshed by a background thread, never by a
-        # request (a refresh is an S3 read and a parse: ~100 ms on the request that meets it).
-        store = feature_store(settings, registry_ttl_s=0)
-        Every(FEATURE_REGISTRY_REFRESH_S, store.refresh_registry, "feature-registry-refresh").start()
-        self.reader = OnlineFeatureReader(store)
+        self.reader = OnlineFeatureReader(server_feature_store(settings))
         self.champion = ModelSlot(registry, CHAMPION, self._swapped, settings.model_cache_dir)
         self.challenger = ModelSlot(registry, CHALLENGER, self._swapped, settings.model_cache_dir)
         slots = [self.champion]

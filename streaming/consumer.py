@@ -308,7 +308,7 @@ class ScoringConsumer:
         self.busy_s += busy
         self.scored += len(transactions)
         self.metrics["fraud_stream_batch_duration_seconds"].observe(busy)
-        self._report_state(last_offsets)
+        self._report_state()
 
     def _score(self, transactions: list[Transaction]) -> None:
         loaded = self._champion()
@@ -381,19 +381,15 @@ class ScoringConsumer:
     # --- reporting ---
 
     def _report_lag(self) -> None:
-        """Lag of every assigned partition (when idle: partitions without a batch lately too)."""
+        """Lag of every assigned partition: the fetch's high watermark minus the position read to."""
         lag = self.metrics["fraud_stream_consumer_lag_events"]
         for tp in self.consumer.assignment():
             highwater = self.consumer.highwater(tp)
             if highwater is not None:
                 lag.labels(partition=str(tp.partition)).set(max(highwater - self.consumer.position(tp), 0))
 
-    def _report_state(self, offsets: dict[TopicPartition, int]) -> None:
-        lag = self.metrics["fraud_stream_consumer_lag_events"]
-        for tp, offset in offsets.items():
-            highwater = self.consumer.highwater(tp)
-            if highwater is not None:
-                lag.labels(partition=str(tp.partition)).set(max(highwater - offset - 1, 0))
+    def _report_state(self) -> None:
+        self._report_lag()
         if time.monotonic() - self.state_reported_at < STATE_REPORT_EVERY_S:
             return
         self.state_reported_at = time.monotonic()

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from feast import FeatureStore
 
-from fraudcore.feature_store import feature_store
+from fraudcore.feature_store import server_feature_store
 from fraudcore.features.definitions import (
     CUSTOMER_EVENT_AMOUNTS,
     CUSTOMER_EVENT_TIMES,
@@ -38,12 +38,10 @@ from fraudcore.features.definitions import (
     TERMINAL_KEY,
 )
 from fraudcore.features.terminal import DELAY_US
-from fraudcore.model_slots import Every
 from fraudcore.settings import Settings
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 1.0
-FEATURE_REGISTRY_REFRESH_S = 60.0
 
 
 @dataclass
@@ -95,8 +93,7 @@ def write_snapshot(store: FeatureStore, snapshot: Snapshot) -> None:
 
 def _writer(connection, settings: Settings) -> None:
     """The writer process: a snapshot in, ``None`` or the error's text out, until ``None`` comes."""
-    store = feature_store(settings, registry_ttl_s=0)
-    Every(FEATURE_REGISTRY_REFRESH_S, store.refresh_registry, "feature-registry-refresh").start()
+    store = server_feature_store(settings)
     connection.send(None)  # ready
     while (snapshot := connection.recv()) is not None:
         try:
