@@ -20,8 +20,8 @@ import time
 from collections import defaultdict
 
 import prometheus_client
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.partitioner.default import murmur2
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from fraudcore.events import (
@@ -42,6 +42,7 @@ from fraudcore.settings import Settings
 from streaming.fetching import BACKLOG_WAIT_MS, adapt_fetch_wait
 from streaming.labels import LabelFeed
 from streaming.online_push import OnlinePusher, Snapshot
+from streaming.record_writer import RecordWriter, key_partition
 from streaming.state import StreamState
 
 log = logging.getLogger(__name__)
@@ -49,22 +50,10 @@ log = logging.getLogger(__name__)
 STATE_REPORT_EVERY_S = 5.0
 #: A batch slower than this is logged with where its time went.
 SLOW_BATCH_S = 0.5
-#: Longest wait for the producer's last writes at shutdown.
+#: Longest wait for the last writes at shutdown (a batch's writes wait up to the writer's timeout).
 CLOSE_TIMEOUT_S = 10.0
 #: How often the whole state is swept of events no window can see (entities gone quiet).
 SWEEP_EVERY_S = 60.0
-
-
-def producer_for(settings: Settings, client_id: str) -> KafkaProducer:
-    """Batched, acknowledged writes (one write at a time would be one S3 PUT each on Tansu)."""
-    return KafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        acks="all",
-        linger_ms=5,
-        batch_size=256 * 1024,
-        max_request_size=8 * 1024 * 1024,
-        client_id=client_id,
-    )
 
 
 def _field_of(reason: str) -> str:
@@ -100,7 +89,7 @@ class ScoringConsumer:
         self.settings, self.champion, self.name, self.pusher = settings, champion, name, pusher
         self.metrics = metrics or build(STREAM, prometheus_client)
         self.state = StreamState()
-        self.producer = producer_for(settings, name)
+        self.writer = RecordWriter(settings.kafka_bootstrap_servers, name)
         self.consumer = KafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             group_id=settings.stream_group_id,
@@ -157,6 +146,8 @@ class ScoringConsumer:
                 idle_since = time.monotonic()
             else:
                 self.labels.poll()
+                if self.writer.buffered:  # dead letters of malformed labels
+                    self.writer.flush()
                 self._report_lag()
                 if max_idle_s is not None and time.monotonic() - idle_since > max_idle_s:
                     break
@@ -181,7 +172,12 @@ class ScoringConsumer:
             self.pusher.stop()
         self.consumer.close(autocommit=False)  # leaves the group: the partitions move at once
         self.labels.close()
-        self.producer.close(timeout=CLOSE_TIMEOUT_S)
+        self.writer.timeout_s = CLOSE_TIMEOUT_S
+        try:
+            self.writer.flush()  # nothing but a malformed label's dead letter can be left
+        except KafkaError as error:
+            log.warning("%s: last writes failed: %s", self.name, error)
+        self.writer.close()
 
     # --- partitions ---
 
@@ -284,7 +280,7 @@ class ScoringConsumer:
         if transactions:
             self._score(transactions)
         scored = time.monotonic()
-        self.producer.flush()
+        self.writer.flush()
         flushed = time.monotonic()
         flushed_ms = time.time() * 1000
         self.consumer.commit(
@@ -319,7 +315,7 @@ class ScoringConsumer:
         probability = loaded.model.score_columns(features)
         threshold = self.settings.serving_threshold
         scored_at_us = int(time.time() * 1e6)
-        send = self.producer.send
+        send = self.writer.send
         scores, alerts = self.settings.topic_scores, self.settings.topic_alerts
         model_name, version = self.settings.model_name, loaded.version
         flagged = 0
@@ -371,7 +367,7 @@ class ScoringConsumer:
             (DLQ_PARTITION, str(record.partition).encode()),
             (DLQ_OFFSET, str(record.offset).encode()),
         ]
-        self.producer.send(
+        self.writer.send(
             self.settings.topic_dead_letter, key=record.key, value=record.value or b"", headers=headers
         )
         self.metrics["fraud_stream_events_dead_lettered_total"].labels(
@@ -428,6 +424,5 @@ class ScoringConsumer:
         self.pusher.submit(snapshot)
 
     def _labels_partition(self, terminal_id: int) -> int:
-        """The labels partition of a terminal (the producer's default partitioner on its key)."""
-        partitions = max(len(self.labels.partitions), 1)
-        return (murmur2(str(terminal_id).encode()) & 0x7FFFFFFF) % partitions
+        """The labels partition of a terminal (the default partitioner's rule on its key)."""
+        return key_partition(str(terminal_id).encode(), max(len(self.labels.partitions), 1))

@@ -4,7 +4,9 @@ Labels of transactions at e arrive at e + delay; a request at t reads only label
 at or before t - delay (``fraudcore.features.terminal``), so a label that arrives early is never
 read too soon. Before a batch whose latest transaction is at T is scored, the feed waits (at most
 ``stream_label_wait_s``) until every label partition has delivered a label due at or after T or
-has nothing more to read, so no label due before T is missing.
+had nothing more to read at its last fetch. A label that reaches the broker after the transactions
+that need it (producers order records per partition only) is applied from the next batches on:
+exact offline equality holds for labels that were in the broker before their transactions.
 """
 
 from __future__ import annotations

@@ -73,12 +73,16 @@ def load_transactions(
     return frame.sort_values(["TX_DATETIME", "TRANSACTION_ID"], kind="stable").reset_index(drop=True)
 
 
-def replay_order(transactions: pd.DataFrame, with_labels: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def replay_order(
+    transactions: pd.DataFrame, with_labels: bool = True, with_transactions: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """(row, is_label) of every event in the order to send: by event time, labels first at a tie."""
     rows = np.arange(len(transactions))
     times = to_us(transactions["TX_DATETIME"])
     if not with_labels:
         return rows, np.zeros(len(rows), bool)
+    if not with_transactions:
+        return rows, np.ones(len(rows), bool)
     event_time = np.concatenate([times + DELAY_US, times])
     is_label = np.concatenate([np.ones(len(rows), bool), np.zeros(len(rows), bool)])
     order = np.lexsort((~is_label, event_time))  # by time, then labels (True) before transactions
@@ -94,10 +98,16 @@ def replay(
     progress: bool = True,
     malformed: int = 0,
     linger_ms: int = 5,
+    with_transactions: bool = True,
 ) -> ReplaySummary:
     """Send ``transactions`` (and their labels) in event-time order; ``linger_ms``: how long the
     client gathers records into one batch (on Tansu's S3 storage each batch is an object: a paced
-    replay with a short linger writes many small ones, slower to read back)."""
+    replay with a short linger writes many small ones, slower to read back).
+
+    The order holds per partition only: the client sends each partition's batch when it is full or
+    its linger is over, so a label may reach the broker after a later transaction (by up to
+    ``linger_ms``), and a consumer reading that transaction at once scores it without the label.
+    ``with_transactions=False`` sends the labels alone (a test or demo can send them first)."""
     producer = KafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         acks="all",
@@ -111,7 +121,7 @@ def replay(
     terminals = transactions["TERMINAL_ID"].to_numpy()
     amounts = transactions["TX_AMOUNT"].to_numpy()
     frauds = transactions[LABEL].to_numpy() if with_labels else None
-    rows, is_label = replay_order(transactions, with_labels)
+    rows, is_label = replay_order(transactions, with_labels, with_transactions)
     started = time.monotonic()
     sent = labels = 0
     bar = tqdm(total=len(transactions), unit="tx", disable=not progress, desc="replay")

@@ -9,6 +9,7 @@ them); terminals' labels come from the labels topic, which every consumer reads 
 from __future__ import annotations
 
 import bisect
+from array import array
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -25,12 +26,13 @@ TERMINAL_KEEP_US = TERMINAL_HISTORY_DAYS * US_PER_DAY
 
 
 class EntityEvents:
-    """Per entity: event times (us, ascending) and one value per event."""
+    """Per entity: event times (us, ascending) and one value per event, as ``array.array``s
+    (``'q'``, ``'d'``): a batch's lists join into numpy arrays as bytes, not item by item."""
 
     def __init__(self, keep_us: int):
         self.keep_us = keep_us
-        self.times: dict[int, list[int]] = {}
-        self.values: dict[int, list[float]] = {}
+        self.times: dict[int, array] = {}
+        self.values: dict[int, array] = {}
 
     def __len__(self) -> int:
         return len(self.times)
@@ -41,7 +43,7 @@ class EntityEvents:
     def add(self, entity: int, time_us: int, value: float) -> None:
         times = self.times.get(entity)
         if times is None:
-            self.times[entity], self.values[entity] = [time_us], [value]
+            self.times[entity], self.values[entity] = array("q", (time_us,)), array("d", (value,))
             return
         values = self.values[entity]
         if times[-1] <= time_us:  # in order: the usual case
@@ -73,12 +75,12 @@ class EntityEvents:
             self.times.pop(entity, None)
             self.values.pop(entity, None)
 
-    def lists_of(self, entities: Sequence[int]) -> tuple[list, list]:
-        """Each entity's time and value lists (empty for an unknown entity)."""
-        empty: list = []
+    def lists_of(self, entities: Sequence[int]) -> tuple[list[array], list[array]]:
+        """Each entity's time and value arrays (empty for an unknown entity)."""
+        no_times, no_values = array("q"), array("d")
         return (
-            [self.times.get(e, empty) for e in entities],
-            [self.values.get(e, empty) for e in entities],
+            [self.times.get(e, no_times) for e in entities],
+            [self.values.get(e, no_values) for e in entities],
         )
 
 

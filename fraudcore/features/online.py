@@ -8,6 +8,7 @@ into window state with the same functions as the offline rows.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Mapping, Sequence
 from itertools import chain
 
@@ -80,14 +81,19 @@ def terminal_event_lists(transactions: pd.DataFrame, as_of: pd.Timestamp) -> pd.
 
 def event_log_from_lists(times: Sequence, values: Sequence, name: str) -> EventLog:
     """An event log whose entity is the position of each list (a missing list, None or NaN, has no
-    events)."""
-    times = [t if isinstance(t, list | np.ndarray) else () for t in times]  # None or NaN: no list
-    values = [v if isinstance(v, list | np.ndarray) else () for v in values]
-    lengths = np.fromiter((len(t) for t in times), np.int64, len(times))
-    total = int(lengths.sum())
-    flat_times = np.fromiter(chain.from_iterable(times), np.int64, total)
-    flat_values = np.fromiter(chain.from_iterable(values), np.float64, total)
-    return EventLog.of(np.repeat(np.arange(len(times)), lengths), flat_times, **{name: flat_values})
+    events). Lists of ``array.array`` (``'q'`` times, ``'d'`` values) are joined as bytes."""
+    if times and set(map(type, chain(times, values))) == {array}:
+        lengths = np.fromiter((len(t) for t in times), np.int64, len(times))
+        flat_times = np.frombuffer(b"".join(times), np.int64)
+        flat_values = np.frombuffer(b"".join(values), np.float64)
+    else:
+        times = [t if isinstance(t, list | np.ndarray) else () for t in times]  # None or NaN: no list
+        values = [v if isinstance(v, list | np.ndarray) else () for v in values]
+        lengths = np.fromiter((len(t) for t in times), np.int64, len(times))
+        total = int(lengths.sum())
+        flat_times = np.fromiter(chain.from_iterable(times), np.int64, total)
+        flat_values = np.fromiter(chain.from_iterable(values), np.float64, total)
+    return EventLog.of_sorted(np.repeat(np.arange(len(times)), lengths), flat_times, **{name: flat_values})
 
 
 def state_from_event_arrays(lists: Mapping[str, Sequence], request_us: np.ndarray) -> dict[str, np.ndarray]:

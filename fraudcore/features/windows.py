@@ -55,6 +55,16 @@ class EventLog:
         columns = {name: np.asarray(column, np.float64)[order] for name, column in values.items()}
         return cls(entity[order], time_us[order], columns)
 
+    @classmethod
+    def of_sorted(cls, entity: np.ndarray, time_us: np.ndarray, **values: np.ndarray) -> EventLog:
+        """``of`` for events that usually come sorted by (entity, time) already (per-entity lists):
+        one linear check instead of a sort, and the sort only when the check fails."""
+        entity, time_us = np.asarray(entity, np.int64), np.asarray(time_us, np.int64)
+        step_entity, step_time = np.diff(entity), np.diff(time_us)
+        if not ((step_entity > 0) | ((step_entity == 0) & (step_time >= 0))).all():
+            return cls.of(entity, time_us, **values)
+        return cls(entity, time_us, {name: np.asarray(column, np.float64) for name, column in values.items()})
+
     def __len__(self) -> int:
         return len(self.entity)
 

@@ -36,6 +36,7 @@ from fraudcore.registry import CHAMPION, FEATURE_SET_TAG, ModelRegistry
 from fraudcore.settings import REPO_ROOT, Settings, as_env
 from infra.local.bootstrap import create_topics
 from streaming.producer import replay
+from streaming.record_writer import RecordWriter
 from tests.integration.conftest import run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -182,10 +183,15 @@ def _check_scores(stream, scores: dict[int, list[dict]], ids) -> None:
 
 
 def _replay_in_background(settings: Settings, transactions: pd.DataFrame, rate: float) -> threading.Thread:
-    """A paced replay; batches of 100 ms (a 5 ms linger at this rate writes one S3 object per
-    record or two on Tansu, which the 2-core machine's SeaweedFS then reads back one by one)."""
+    """A paced replay of the transactions, their labels sent first (a label batch that reaches the
+    broker after a transaction would be missing from that transaction's score: see ``replay``);
+    batches of 100 ms (a 5 ms linger at this rate writes one S3 object per record or two on Tansu,
+    which the 2-core machine's SeaweedFS then reads back one by one)."""
+    replay(settings, transactions, progress=False, with_transactions=False)
     thread = threading.Thread(
-        target=replay, args=(settings, transactions, rate), kwargs={"progress": False, "linger_ms": 100}
+        target=replay,
+        args=(settings, transactions, rate),
+        kwargs={"progress": False, "linger_ms": 100, "with_labels": False},
     )
     thread.start()
     return thread
@@ -347,3 +353,38 @@ def test_a_consumer_joining_then_one_leaving_keeps_every_score_and_the_state(str
     ]
     assert max(replayed) > 0, replayed  # took over partitions and rebuilt their customers' state
     _check_scores(stream, _scores(settings), transactions["TRANSACTION_ID"])
+
+
+def test_the_record_writer_puts_each_key_where_kafka_python_does_with_headers_and_acks(stream):
+    """The consumer's writer (record batches built directly, one request per broker) against the
+    real broker: every record read back once, on the partition ``KafkaProducer`` picks for its key,
+    with its headers; more than one batch's worth of bytes per partition."""
+    _, settings = _scenario(stream, "writer")
+    ours, theirs = settings.topic_scores, settings.topic_alerts  # both 4 partitions
+    keys = [str(i).encode() for i in range(6_000)]
+    value = b"x" * 400  # 6,000 x 400 B: several 512 KiB batches per partition
+    writer = RecordWriter(settings.kafka_bootstrap_servers, "itest-writer")
+    for key in keys:
+        writer.send(ours, key=key, value=value, headers=[("reason", key)])
+    assert writer.flush() == len(keys)
+    writer.close()
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    for key in keys:
+        producer.send(theirs, key=key, value=b"")
+    producer.flush()
+    producer.close()
+    where: dict[str, dict[bytes, int]] = {ours: {}, theirs: {}}
+    reader = KafkaConsumer(
+        ours, theirs, bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest"
+    )
+    deadline = time.monotonic() + 60
+    while sum(map(len, where.values())) < 2 * len(keys) and time.monotonic() < deadline:
+        for tp, records in reader.poll(timeout_ms=500).items():
+            for record in records:
+                assert record.key not in where[tp.topic], "a record written twice"
+                where[tp.topic][record.key] = tp.partition
+                if tp.topic == ours:
+                    assert record.value == value and record.headers == [("reason", record.key)]
+    reader.close()
+    assert where[ours] == where[theirs] and len(where[ours]) == len(keys)
+    assert set(where[ours].values()) == {0, 1, 2, 3}

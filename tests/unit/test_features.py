@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from array import array
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -28,10 +30,10 @@ from fraudcore.features.definitions import (
     WINDOWS_DAYS,
 )
 from fraudcore.features.offline import event_list_snapshots
-from fraudcore.features.online import state_from_event_lists
+from fraudcore.features.online import event_log_from_lists, state_from_event_lists
 from fraudcore.features.request import request_features
 from fraudcore.features.state import CUSTOMER_WINDOWS, ENTITY_WINDOWS, TERMINAL_WINDOWS, state_rows
-from fraudcore.features.windows import to_us
+from fraudcore.features.windows import EventLog, to_us
 
 TOLERANCE = {"rtol": 1e-9, "atol": 1e-9}
 DAY = pd.Timedelta(days=1)
@@ -263,3 +265,25 @@ def test_model_features_from_raw_transactions_have_no_gaps(small_transactions):
     assert list(features.columns) == MODEL_FEATURES and len(features) == len(scored)
     assert not features.isna().any().any()
     assert (features["customer_nb_tx_1d"] >= 1).all()
+
+
+def test_event_logs_from_sorted_or_unsorted_lists_and_arrays_are_the_same():
+    """``of_sorted`` skips the sort only when the input is in order; byte-joined arrays (the
+    stream's state) give the same log as Python lists (an online lookup's)."""
+    rng = np.random.default_rng(7)
+    entity, time_us, amount = rng.integers(0, 50, 2_000), rng.integers(0, 10**12, 2_000), rng.random(2_000)
+    reference = EventLog.of(entity, time_us, amount=amount)
+    in_order = (reference.entity, reference.time_us)
+    ends = np.searchsorted(reference.entity, np.arange(51))
+    times = [reference.time_us[a:b].tolist() for a, b in pairwise(ends)]
+    values = [reference.values["amount"][a:b].tolist() for a, b in pairwise(ends)]
+    logs = [
+        EventLog.of_sorted(entity, time_us, amount=amount),  # out of order: sorted
+        EventLog.of_sorted(*in_order, amount=reference.values["amount"]),  # in order: kept
+        event_log_from_lists(times, values, "amount"),
+        event_log_from_lists([array("q", t) for t in times], [array("d", v) for v in values], "amount"),
+    ]
+    for log in logs:
+        np.testing.assert_array_equal(log.entity, reference.entity)
+        np.testing.assert_array_equal(log.time_us, reference.time_us)
+        np.testing.assert_array_equal(log.values["amount"], reference.values["amount"])
