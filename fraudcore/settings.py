@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     #: BentoML's ``tracing`` config too). Off: the middleware skips every path, a saving of about
     #: 0.3 ms of CPU per request here, and nothing is exported without an exporter anyway.
     serving_tracing: bool = False
+    #: ``POST /predict`` answered by a lean ASGI handler in the service (``serving.predict_route``:
+    #: same models, scorer and errors) instead of BentoML's generic request path; off: BentoML's.
+    serving_lean_predict: bool = True
 
     # Kafka-protocol broker.
     kafka_bootstrap_servers: str = "127.0.0.1:9092"

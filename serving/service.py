@@ -25,6 +25,7 @@ from fraudcore.metrics import REALTIME, build
 from fraudcore.model_slots import LoadedModel, ModelSlot, ModelWatcher
 from fraudcore.registry import CHALLENGER, CHAMPION, ModelRegistry
 from fraudcore.settings import get_settings
+from serving.predict_route import LeanPredictRoute
 from serving.schemas import Prediction, TransactionRequest
 from serving.scoring import ModelUnavailable, RealtimeScorer
 from serving.shadow import ShadowScorer, ShadowSink
@@ -96,6 +97,7 @@ class FraudScoring:
             except Exception as error:  # not ready until the watcher manages to load it
                 log.warning("no %s model loaded at start: %s", slot.alias, error)
         self.scorer = RealtimeScorer(settings, self.reader, self.champion, METRICS, shadow)
+        LeanPredictRoute.scorer = self.scorer
         ModelWatcher(slots, settings.serving_model_poll_s, self._refresh_failed).start()
         self._ready_checked_at, self._store_answers = 0.0, False
         freeze_long_lived()  # start-up objects out of the collector's way: no full-GC pauses on requests
@@ -144,4 +146,6 @@ class FraudScoring:
             raise ServiceUnavailable(str(error)) from error
 
 
-FraudScoring.add_asgi_middleware(RequestMetrics)
+FraudScoring.add_asgi_middleware(RequestMetrics)  # outermost of the two: it times the lean route too
+if settings.serving_lean_predict:
+    FraudScoring.add_asgi_middleware(LeanPredictRoute)
