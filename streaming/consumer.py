@@ -142,6 +142,7 @@ class ScoringConsumer:
                 try:
                     self.process(records)
                 except _Stopped:  # no champion yet and asked to stop: nothing of the batch committed
+                    self.writer.discard()  # its dead letters are written when it is read again
                     break
                 idle_since = time.monotonic()
             else:
@@ -174,7 +175,7 @@ class ScoringConsumer:
         self.labels.close()
         self.writer.timeout_s = CLOSE_TIMEOUT_S
         try:
-            self.writer.flush()  # nothing but a malformed label's dead letter can be left
+            self.writer.flush()  # what is left: dead letters of malformed labels read since the last batch
         except KafkaError as error:
             log.warning("%s: last writes failed: %s", self.name, error)
         self.writer.close()

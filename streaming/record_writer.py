@@ -68,7 +68,13 @@ class RecordWriter:
     """Buffered, acknowledged writes of keyed records, flushed by the caller."""
 
     def __init__(self, bootstrap_servers: str, client_id: str, timeout_s: float = 60.0):
-        self.client = KafkaNetClient(bootstrap_servers=bootstrap_servers.split(","), client_id=client_id)
+        self.client = KafkaNetClient(
+            bootstrap_servers=bootstrap_servers.split(","),
+            client_id=client_id,
+            # above the broker's own wait for acks (the request's timeout_ms): the client must not
+            # give up on a slow acknowledged write and send it again
+            request_timeout_ms=int(timeout_s * 1000) + 5000,
+        )
         self.timeout_s = timeout_s
         self.partitions: dict[str, list[int]] = {}
         self.open: dict[TopicPartition, _OpenBatch] = {}
@@ -108,6 +114,12 @@ class RecordWriter:
                 self.client.poll(timeout_ms=1000, future=self.client.cluster.request_update())
         self.buffered = 0
         return written
+
+    def discard(self) -> None:
+        """Drop everything buffered (a batch that will not be committed, so will be read again)."""
+        self.open.clear()
+        self.closed.clear()
+        self.buffered = 0
 
     def close(self) -> None:
         self.client.close()

@@ -21,12 +21,14 @@ GOOD = {
 
 
 class FakeScorer:
-    def __init__(self, fail: bool = False):
-        self.fail, self.seen = fail, []
+    def __init__(self, fail: bool = False, broken: bool = False):
+        self.fail, self.broken, self.seen = fail, broken, []
 
     def score(self, requests):
         if self.fail:
             raise ModelUnavailable("no champion model is loaded yet")
+        if self.broken:
+            raise OSError("online store unreachable")
         self.seen.extend(requests)
         return [
             Prediction(
@@ -50,12 +52,16 @@ async def _inner_app(scope, receive, send):  # what BentoML would answer
     await send({"type": "http.response.body", "body": b"bentoml"})
 
 
-def _call(scorer, body: bytes, path: str = "/predict", method: str = "POST") -> tuple[int, bytes]:
+def _call(
+    scorer, body: bytes, path: str = "/predict", method: str = "POST", disconnect: bool = False
+) -> tuple[int | None, bytes]:
     LeanPredictRoute.scorer = scorer
     sent: list[dict] = []
     chunks = [body[:5], body[5:]]
 
     async def receive():
+        if disconnect and len(chunks) == 1:
+            return {"type": "http.disconnect"}
         chunk = chunks.pop(0)
         return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
 
@@ -67,6 +73,8 @@ def _call(scorer, body: bytes, path: str = "/predict", method: str = "POST") -> 
         asyncio.run(LeanPredictRoute(_inner_app)(scope, receive, send))
     finally:
         LeanPredictRoute.scorer = None
+    if not sent:
+        return None, b""
     return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
 
 
@@ -102,3 +110,11 @@ def test_no_champion_is_a_503_with_the_reason():
 )
 def test_other_paths_methods_and_a_service_not_started_go_to_bentoml(path, method, scorer):
     assert _call(scorer, json.dumps(GOOD).encode(), path, method) == (299, b"bentoml")
+
+
+def test_an_unexpected_failure_is_bentoml_s_json_500_and_a_disconnect_gets_no_answer():
+    status, answer = _call(FakeScorer(broken=True), json.dumps(GOOD).encode())
+    assert status == 500 and "unexpected error" in json.loads(answer)["error"]
+    scorer = FakeScorer()
+    assert _call(scorer, json.dumps(GOOD).encode(), disconnect=True) == (None, b"")
+    assert scorer.seen == []
