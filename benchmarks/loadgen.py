@@ -18,6 +18,8 @@ import time
 import aiohttp
 import numpy as np
 
+from fraudcore.gc_pauses import freeze_long_lived
+
 SPIN_S = 0.0015
 
 
@@ -90,8 +92,7 @@ def main() -> None:
     # No cyclic GC in the client while it measures: a full collection over the thousands of tasks
     # it keeps stalled its event loop for ~40 ms at a fixed point of every run (counted as the
     # service's latency); a run's garbage is a few hundred MB at most.
-    gc.collect()
-    gc.freeze()
+    freeze_long_lived()
     gc.disable()
     print(json.dumps(asyncio.run(run(args.url, args.rate, args.duration, bodies, args.warmup))))
 

@@ -21,7 +21,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -40,6 +39,7 @@ from fraudcore.gc_pauses import freeze_long_lived
 from fraudcore.registry import CHAMPION, ModelRegistry
 from fraudcore.settings import REPO_ROOT, Settings, as_env, get_settings
 from infra.local.bootstrap import create_topics
+from infra.local.health import free_port, tcp_open
 from infra.local.services import tansu_command
 from streaming.fetching import BACKLOG_WAIT_MS
 from streaming.producer import load_transactions, replay
@@ -56,16 +56,10 @@ def _scenario(settings: Settings, label: str) -> tuple[Settings, dict[str, str]]
     return scenario, as_env({**names, "kafka_bootstrap_servers": settings.kafka_bootstrap_servers})
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextlib.contextmanager
 def memory_broker() -> Iterator[str]:
     """A second Tansu broker with memory storage on a free port, for the side-by-side run."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         tansu_command(f"tcp://127.0.0.1:{port}", "memory://tansu/"),
         stdout=subprocess.DEVNULL,
@@ -73,10 +67,7 @@ def memory_broker() -> Iterator[str]:
     )
     try:
         deadline = time.monotonic() + 30
-        while True:
-            with socket.socket() as client:
-                if client.connect_ex(("127.0.0.1", port)) == 0:
-                    break
+        while not tcp_open("127.0.0.1", port):
             if time.monotonic() > deadline:
                 raise RuntimeError("the memory-storage Tansu broker did not start")
             time.sleep(0.2)
@@ -111,7 +102,7 @@ def _consume(env: dict[str, str], exit_when_idle_s: float, log_name: str) -> tup
     log = REPO_ROOT / "reports" / log_name
     log.parent.mkdir(exist_ok=True)
     out = log.open("w")
-    port = _free_port()  # its own metrics port: `make stream`'s consumers may hold theirs
+    port = free_port()  # its own metrics port: `make stream`'s consumers may hold theirs
     process = subprocess.Popen(
         [sys.executable, "-m", "streaming", "consume", "--exit-when-idle", str(exit_when_idle_s)],
         cwd=REPO_ROOT,

@@ -189,15 +189,15 @@ class OnlineFeatureReader:
         self.store = store
         self.provider = store._get_provider()  # Feast's own handle on the configured online store
         service = store.get_feature_service(ONLINE_SERVICE)
-        self.views = [store.get_feature_view(p.name) for p in service.feature_view_projections]
+        views = [store.get_feature_view(p.name) for p in service.feature_view_projections]
+        self.views = [(view, view.entity_columns[0].name) for view in views]  # (view, its join key)
 
     def lookup(self, customers: Sequence[int], terminals: Sequence[int]) -> dict[str, list]:
         """Per event column, one list per request (``None``: the entity has none), and per column
         ``<column>__ts``: when it was written (seconds since the epoch, 0: never)."""
         ids_by_key = {CUSTOMER_KEY: customers, TERMINAL_KEY: terminals}
         found: dict[str, list] = {}
-        for view in self.views:
-            key = view.entity_columns[0].name
+        for view, key in self.views:
             keys = [_entity_key(key, i) for i in ids_by_key[key]]
             rows = self.provider.online_read(self.store.config, view, keys, None)
             written = [int(at.timestamp()) if at is not None else 0 for at, _ in rows]

@@ -173,9 +173,8 @@ class ScoringConsumer:
             self.pusher.stop()
         self.consumer.close(autocommit=False)  # leaves the group: the partitions move at once
         self.labels.close()
-        self.writer.timeout_s = CLOSE_TIMEOUT_S
         try:
-            self.writer.flush()  # what is left: dead letters of malformed labels read since the last batch
+            self.writer.flush(CLOSE_TIMEOUT_S)  # left: dead letters of labels read since the last batch
         except KafkaError as error:
             log.warning("%s: last writes failed: %s", self.name, error)
         self.writer.close()

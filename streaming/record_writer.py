@@ -95,20 +95,22 @@ class RecordWriter:
             batch.append(now_ms, key, value, headers or [])
         self.buffered += 1
 
-    def flush(self) -> int:
+    def flush(self, timeout_s: float | None = None) -> int:
         """Write every buffered record and wait for the brokers' acknowledgement; the count written.
 
         A partition takes one record batch per request, so a partition with several waits for the
-        next round. Raises ``KafkaError`` on a non-retriable error or after ``timeout_s``.
+        next round. Raises ``KafkaError`` on a non-retriable error or after ``timeout_s`` (default:
+        the writer's).
         """
+        timeout_s = self.timeout_s if timeout_s is None else timeout_s
         for tp, batch in self.open.items():
             self.closed[tp].append(bytes(batch.builder.build()))
         self.open.clear()
-        written, deadline = self.buffered, time.monotonic() + self.timeout_s
+        written, deadline = self.buffered, time.monotonic() + timeout_s
         while self.closed:
             if time.monotonic() > deadline:
                 unwritten = sorted(self.closed)
-                raise errors.KafkaTimeoutError(f"records of {unwritten} not written in {self.timeout_s} s")
+                raise errors.KafkaTimeoutError(f"records of {unwritten} not written in {timeout_s} s")
             if not self._write_round():
                 time.sleep(RETRY_BACKOFF_S)
                 self.client.poll(timeout_ms=1000, future=self.client.cluster.request_update())

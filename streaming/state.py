@@ -17,7 +17,7 @@ import numpy as np
 from fraudcore.events import Label, Transaction
 from fraudcore.features.customer import AMOUNT, customer_state
 from fraudcore.features.definitions import CUSTOMER_HISTORY_DAYS, TERMINAL_HISTORY_DAYS, US_PER_DAY
-from fraudcore.features.online import event_log_from_lists
+from fraudcore.features.online import event_log_from_arrays
 from fraudcore.features.request import request_feature_arrays
 from fraudcore.features.terminal import FRAUD, terminal_state
 
@@ -135,5 +135,5 @@ def _state_of(events: EntityEvents, ids: list[int], request_us: np.ndarray, name
     """Window state of each request's entity: one event log of the batch's distinct entities."""
     distinct, position = np.unique(np.asarray(ids, np.int64), return_inverse=True)
     times, values = events.lists_of(distinct.tolist())
-    log = event_log_from_lists(times, values, name)
+    log = event_log_from_arrays(times, values, name)
     return state_function(log, position.astype(np.int64), request_us)

@@ -79,30 +79,26 @@ def terminal_event_lists(transactions: pd.DataFrame, as_of: pd.Timestamp) -> pd.
     return lists
 
 
-def _typed_arrays(times: Sequence, values: Sequence) -> bool:
-    """Every list an ``array.array`` of int64 times (``'q'``) or float64 values (``'d'``)."""
-    return all(type(t) is array and t.typecode == "q" for t in times) and all(
-        type(v) is array and v.typecode == "d" for v in values
-    )
-
-
 def event_log_from_lists(times: Sequence, values: Sequence, name: str) -> EventLog:
     """An event log whose entity is the position of each list (a missing list, None or NaN, has no
-    events). Lists of ``array.array`` (``'q'`` times, ``'d'`` values) are joined as bytes."""
-    if len(times) and _typed_arrays(times, values):
-        lengths = np.fromiter((len(t) for t in times), np.int64, len(times))
-        flat_times = np.frombuffer(b"".join(times), np.int64)
-        flat_values = np.frombuffer(b"".join(values), np.float64)
-        if len(flat_values) != len(flat_times):
-            raise ValueError("event lists: times and values of different lengths")
-    else:
-        sequences = list | np.ndarray | array
-        times = [t if isinstance(t, sequences) else () for t in times]  # None or NaN: no list
-        values = [v if isinstance(v, sequences) else () for v in values]
-        lengths = np.fromiter((len(t) for t in times), np.int64, len(times))
-        total = int(lengths.sum())
-        flat_times = np.fromiter(chain.from_iterable(times), np.int64, total)
-        flat_values = np.fromiter(chain.from_iterable(values), np.float64, total)
+    events): what an online lookup returns."""
+    times = [t if isinstance(t, list | np.ndarray) else () for t in times]  # None or NaN: no list
+    values = [v if isinstance(v, list | np.ndarray) else () for v in values]
+    lengths = np.fromiter((len(t) for t in times), np.int64, len(times))
+    total = int(lengths.sum())
+    flat_times = np.fromiter(chain.from_iterable(times), np.int64, total)
+    flat_values = np.fromiter(chain.from_iterable(values), np.float64, total)
+    return EventLog.of_sorted(np.repeat(np.arange(len(times)), lengths), flat_times, **{name: flat_values})
+
+
+def event_log_from_arrays(times: Sequence[array], values: Sequence[array], name: str) -> EventLog:
+    """``event_log_from_lists`` for ``array.array`` lists (``'q'`` times, ``'d'`` values, as the
+    stream keeps its state): joined as bytes instead of item by item."""
+    lengths = np.fromiter((len(t) for t in times), np.int64, len(times))
+    flat_times = np.frombuffer(b"".join(times), np.int64)
+    flat_values = np.frombuffer(b"".join(values), np.float64)
+    if len(flat_values) != len(flat_times) or len(flat_times) != int(lengths.sum()):
+        raise ValueError("event arrays: not 'q' times and 'd' values of the same lengths")
     return EventLog.of_sorted(np.repeat(np.arange(len(times)), lengths), flat_times, **{name: flat_values})
 
 

@@ -25,6 +25,13 @@ def http_text(url: str, timeout_s: float = 2.0) -> str:
         return ""
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on now (the kernel's pick), for a server started next."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
 def tcp_open(host: str, port: int, timeout_s: float = 1.0) -> bool:
     """True when something accepts TCP connections on ``host:port``."""
     try:

@@ -26,6 +26,7 @@ from fraudcore.features.definitions import (
 from fraudcore.features.offline import OfflineFeatureStore, compute_state_pandas
 from fraudcore.settings import Settings
 from fraudcore.storage import ensure_buckets
+from infra.local.health import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -162,9 +163,7 @@ def redis_url(tmp_path):
     server = shutil.which("redis-server")
     if server is None:
         pytest.fail("redis-server is not installed: run `make install` (Debian package redis-server)")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     process = subprocess.Popen(
         [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)],
         stdout=subprocess.DEVNULL,

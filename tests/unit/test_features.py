@@ -30,7 +30,7 @@ from fraudcore.features.definitions import (
     WINDOWS_DAYS,
 )
 from fraudcore.features.offline import event_list_snapshots
-from fraudcore.features.online import event_log_from_lists, state_from_event_lists
+from fraudcore.features.online import event_log_from_arrays, event_log_from_lists, state_from_event_lists
 from fraudcore.features.request import request_features
 from fraudcore.features.state import CUSTOMER_WINDOWS, ENTITY_WINDOWS, TERMINAL_WINDOWS, state_rows
 from fraudcore.features.windows import EventLog, to_us
@@ -281,7 +281,7 @@ def test_event_logs_from_sorted_or_unsorted_lists_and_arrays_are_the_same():
         EventLog.of_sorted(entity, time_us, amount=amount),  # out of order: sorted
         EventLog.of_sorted(*in_order, amount=reference.values["amount"]),  # in order: kept
         event_log_from_lists(times, values, "amount"),
-        event_log_from_lists([array("q", t) for t in times], [array("d", v) for v in values], "amount"),
+        event_log_from_arrays([array("q", t) for t in times], [array("d", v) for v in values], "amount"),
     ]
     for log in logs:
         np.testing.assert_array_equal(log.entity, reference.entity)

@@ -11,7 +11,7 @@ import yaml
 
 from fraudcore.settings import Settings
 from infra.local import prometheus_config, runtime
-from infra.local.health import tcp_open
+from infra.local.health import free_port, tcp_open
 from infra.local.process import ManagedProcess, group_members, process_alive
 from infra.local.services import BinaryMissing, Service, _find_binary
 
@@ -23,12 +23,6 @@ def settings(tmp_path) -> Settings:
     return Settings(state_dir=tmp_path / "state")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _service(name: str, ports: list[int], command=lambda: SLEEPER, healthy=lambda: True) -> Service:
     return Service(
         name=name, url=f"test://{name}", ports=ports, command=command, healthy=healthy, start_timeout_s=3
@@ -36,7 +30,7 @@ def _service(name: str, ports: list[int], command=lambda: SLEEPER, healthy=lambd
 
 
 def test_start_is_idempotent_and_stop_kills_the_whole_group(settings):
-    service = _service("sleeper", [_free_port()])
+    service = _service("sleeper", [free_port()])
     assert runtime.start_service(service, settings) == "started"
     process = ManagedProcess("sleeper", settings.state_dir)
     pid = process.pid
@@ -66,7 +60,7 @@ def test_missing_binary_is_a_clear_error():
 def test_a_server_that_dies_at_start_reports_its_log(settings):
     crashing = _service(
         "crasher",
-        [_free_port()],
+        [free_port()],
         command=lambda: [sys.executable, "-c", "print('boom'); exit(3)"],
         healthy=lambda: False,
     )
@@ -79,13 +73,13 @@ def test_stale_pid_file_is_replaced(settings):
     process.pid_file.parent.mkdir(parents=True)
     process.pid_file.write_text("999999\n")
     assert not process.alive()
-    assert runtime.start_service(_service("sleeper", [_free_port()]), settings) == "started"
+    assert runtime.start_service(_service("sleeper", [free_port()]), settings) == "started"
     assert process.pid != 999999
     process.stop(timeout_s=5)
 
 
 def test_status_reports_a_killed_server_down(settings, monkeypatch):
-    service = _service("sleeper", [_free_port()])
+    service = _service("sleeper", [free_port()])
     monkeypatch.setattr(runtime, "all_services", lambda _settings: [service])
     runtime.up(settings, echo=lambda _line: None)
     assert [s.state for s in runtime.status(settings)] == ["healthy"]
@@ -114,4 +108,4 @@ def test_tcp_probe():
         server.bind(("127.0.0.1", 0))
         server.listen()
         assert tcp_open("127.0.0.1", server.getsockname()[1])
-    assert not tcp_open("127.0.0.1", _free_port())
+    assert not tcp_open("127.0.0.1", free_port())

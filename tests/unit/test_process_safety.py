@@ -17,6 +17,7 @@ import pytest
 
 from fraudcore.settings import Settings
 from infra.local import runtime
+from infra.local.health import free_port
 from infra.local.process import ManagedProcess, ProcessIdentity, group_members, process_alive
 from infra.local.services import Service, all_services
 
@@ -33,12 +34,6 @@ def stranger():
     yield process
     process.kill()
     process.wait()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _listener(port: int) -> list[str]:
@@ -90,7 +85,7 @@ def test_pid_file_of_a_foreign_process_is_never_signalled(settings, stranger, mo
     assert process_alive(stranger.pid) and not pid_file.exists()
     assert "nothing signalled" in lines[0] and "now belongs to another process" in lines[0]
 
-    service = _service("seaweedfs", _free_port())
+    service = _service("seaweedfs", free_port())
     monkeypatch.setattr(runtime, "all_services", lambda _settings: [service])
     _write_pid_file(settings, "seaweedfs", ours_long_ago)
     lines.clear()
@@ -166,7 +161,7 @@ def test_a_bare_pid_from_an_older_runtime_is_not_trusted(settings, stranger):
 def test_a_bare_pid_of_the_exact_server_command_is_adopted(settings, monkeypatch):
     """Upgrading with a stack started by the previous runtime: its bare pid files are verified by
     the command line this runtime would run for the server, and the stack is stopped normally."""
-    port = _free_port()
+    port = free_port()
     service = _service("listener", port)
     monkeypatch.setattr(runtime, "all_services", lambda _settings: [service])
     server = subprocess.Popen(service.command(), start_new_session=True)
@@ -183,7 +178,7 @@ def test_a_bare_pid_of_the_exact_server_command_is_adopted(settings, monkeypatch
 
 
 def test_two_concurrent_ups_start_one_copy(settings, monkeypatch):
-    port = _free_port()
+    port = free_port()
     service = _service("listener", port)
     monkeypatch.setattr(runtime, "all_services", lambda _settings: [service])
     outcomes: list[str] = []
@@ -204,7 +199,7 @@ def test_two_concurrent_ups_start_one_copy(settings, monkeypatch):
 def test_a_server_killed_during_start_is_reported_at_once_with_its_log(settings):
     service = _service(
         "slowstart",
-        _free_port(),
+        free_port(),
         command=lambda: [
             sys.executable,
             "-c",
@@ -229,7 +224,7 @@ def test_a_failed_set_up_after_start_leaves_no_orphan(settings):
     def fail() -> None:
         raise RuntimeError("bucket 'fraud' could not be created: AccessDenied")
 
-    service = _service("store", _free_port(), after_start=fail, after_start_what="creating the buckets")
+    service = _service("store", free_port(), after_start=fail, after_start_what="creating the buckets")
     with pytest.raises(runtime.StartError) as caught:
         runtime.start_service(service, settings)
     message = str(caught.value)
@@ -254,7 +249,7 @@ def test_a_taken_port_names_the_server_the_port_and_the_setting(settings):
 
 
 def test_down_stops_every_server_even_when_one_fails(settings, monkeypatch):
-    services = [_service("first", _free_port()), _service("second", _free_port())]
+    services = [_service("first", free_port()), _service("second", free_port())]
     monkeypatch.setattr(runtime, "all_services", lambda _settings: services)
     runtime.up(settings, echo=lambda _line: None)
     pids = {s.name: ManagedProcess(s.name, settings.state_dir).pid for s in services}
@@ -279,7 +274,7 @@ def test_down_stops_every_server_even_when_one_fails(settings, monkeypatch):
 
 
 def test_clean_refuses_while_a_server_it_could_not_verify_still_listens(settings, monkeypatch):
-    port = _free_port()
+    port = free_port()
     service = _service("legacy", port)
     monkeypatch.setattr(runtime, "all_services", lambda _settings: [service])
     # Not the exact command this runtime would run (an extra argument): cannot be verified.
