@@ -35,6 +35,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from benchmarks.report import write_report
 from fraudcore.events import Transaction, parse_label, parse_transaction, score_event
+from fraudcore.features.definitions import LABEL_DELAY_DAYS
 from fraudcore.gc_pauses import freeze_long_lived
 from fraudcore.registry import CHAMPION, ModelRegistry
 from fraudcore.settings import REPO_ROOT, Settings, as_env, get_settings
@@ -252,7 +253,9 @@ def floor(settings: Settings, scenario_topics: dict[str, str]) -> dict:
 
 def latency(settings: Settings, transactions: pd.DataFrame, rate: float, warmup_s: float) -> dict:
     """End-to-end latency of the transactions written after the first ``warmup_s`` seconds (a fresh
-    consumer first catches up with what arrived while it fetched its first batches: reported apart)."""
+    consumer first catches up with what arrived while it fetched its first batches: reported apart),
+    also split by phase: before labels flow (the first ``LABEL_DELAY_DAYS`` of event time) and once
+    they do (twice the records, a label wait per batch: the steady state of a live system)."""
     scenario, env = _scenario(settings, "latency")
     info, process = _consume(env, 30.0, "bench-stream-latency-consumer.log")
     deadline = time.monotonic() + 120
@@ -268,12 +271,18 @@ def latency(settings: Settings, transactions: pd.DataFrame, rate: float, warmup_
     produced = {}
     for record in _read_all(scenario, scenario.topic_transactions)[0]:
         produced[orjson.loads(record.value)["transaction_id"]] = record.timestamp
-    seconds, warmup = [], []
+    labels_from = transactions["TX_DATETIME"].min() + pd.Timedelta(days=LABEL_DELAY_DAYS)
+    with_labels = set(transactions.loc[transactions["TX_DATETIME"] >= labels_from, "TRANSACTION_ID"].tolist())
+    seconds, warmup, phase = [], [], {"before_labels": [], "with_labels": []}
     for record in _read_all(scenario, scenario.topic_scores)[0]:
         tx_id = int(record.key)
         if tx_id in produced:
             delay = (record.timestamp - produced[tx_id]) / 1000
-            (warmup if produced[tx_id] < started_ms + warmup_s * 1000 else seconds).append(delay)
+            if produced[tx_id] < started_ms + warmup_s * 1000:
+                warmup.append(delay)
+                continue
+            seconds.append(delay)
+            phase["with_labels" if tx_id in with_labels else "before_labels"].append(delay)
     values = np.array(seconds)
     if len(values) == 0:
         scored = len(warmup)
@@ -286,6 +295,14 @@ def latency(settings: Settings, transactions: pd.DataFrame, rate: float, warmup_
         "max_ms": round(float(values.max()) * 1000, 1),
         "warmup_s": warmup_s,
         "warmup_max_ms": round(max(warmup, default=0.0) * 1000, 1),
+        **{
+            name: {
+                "scored": len(v),
+                **{f"p{q}_ms": round(float(np.percentile(v, q)) * 1000, 1) for q in (50, 99)},
+            }
+            for name, v in phase.items()
+            if v
+        },
     }
     print(f"latency at {rate:,.0f}/s: {result}", flush=True)
     return result
@@ -293,7 +310,7 @@ def latency(settings: Settings, transactions: pd.DataFrame, rate: float, warmup_
 
 HEADER = (
     "| broker | consumer events/s (of the floor) | Kafka client: read us/event | write us/event "
-    "| start-up | latency p50 / p95 / p99 ms |"
+    "| start-up | latency p50 / p95 / p99 ms | p50 / p99 ms before labels flow; with labels |"
 )
 BROKERS = {
     "s3": "the runtime's Tansu, S3 storage on SeaweedFS (`make up`)",
@@ -311,9 +328,12 @@ def _row(name: str, throughput: dict, floor: dict, latency: dict) -> str:
         else "none after the warm-up: the consumer fell behind and the broker stopped delivering"
         + (f" ({paced['scored_in_warmup']:,} of {paced['offered']:,} scored)" if "offered" in paced else "")
     )
+    phases = "; ".join(
+        f"{paced[p]['p50_ms']} / {paced[p]['p99_ms']}" for p in ("before_labels", "with_labels") if p in paced
+    )
     return (
         f"| {BROKERS[name]} | **{run['events_per_second']:,}** ({ratio:.0%}) | {steps['kafka_read']} | "
-        f"{steps['kafka_write_score']} | {run['startup_to_assignment_s']} s | {latency} |"
+        f"{steps['kafka_write_score']} | {run['startup_to_assignment_s']} s | {latency} | {phases or '-'} |"
     )
 
 
@@ -343,7 +363,7 @@ consumer's record writer, a flush per micro-batch; the same records through `Kaf
 Goals: 20,000 events/s per consumer; p99 <= 100 ms at {setup["rate"]:,.0f}/s.
 
 {HEADER}
-|---|---|---|---|---|---|
+|---|---|---|---|---|---|---|
 {rows}
 
 Start-up: imports, champion loaded (compiled trees from the cache), every label read, group joined.
