@@ -103,7 +103,7 @@ bench-stream: up ## benchmark: one stream consumer's events/s beside the in-memo
 bench-batch: up ## benchmark: Spark batch rows/s (features + scoring, scoring alone) beside the in-process floor, and the six-month job
 	$(PY) -m benchmarks.batch
 
-select-model: install ## choose features and LightGBM parameters on the validation week (reference data)
+select-model: install ## choose features and LightGBM parameters on four validation weeks (reference data)
 	$(PY) -m benchmarks.model_selection
 
 lint: install ## ruff
