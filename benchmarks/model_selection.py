@@ -24,7 +24,13 @@ import pandas as pd
 
 from benchmarks.report import write_report
 from fraudcore.data.reference import load_reference
-from fraudcore.evaluation import SplitDates, delayed_test_rows, fraud_metrics, train_rows
+from fraudcore.evaluation import (
+    SplitDates,
+    daily_top_cards,
+    delayed_test_rows,
+    fraud_metrics,
+    train_rows,
+)
 from fraudcore.features.compute import model_features
 from fraudcore.features.definitions import LOOKBACK_DAYS, MODEL_FEATURES
 from fraudcore.models import model_class
@@ -115,15 +121,9 @@ def missed_without_known_fraud(scored: pd.DataFrame, k: int = 100) -> tuple[int,
 
     Analysis only: reads no scenario column, only the label and the features the model saw.
     """
-    day = scored["TX_DATETIME"].dt.normalize()
-    detected: set = set()
     missed = unrevealed = 0
-    for _, rows in scored.groupby(day, sort=True):
-        rows = rows[~rows["CUSTOMER_ID"].isin(detected)]
-        per_card = rows.groupby("CUSTOMER_ID").agg(score=("score", "max"), fraud=(LABEL, "max"))
-        top = per_card.sort_values("score", ascending=False, kind="stable").head(k)
-        detected |= set(top.index[top["fraud"] == 1])
-        frauds = rows[(rows[LABEL] == 1) & ~rows["CUSTOMER_ID"].isin(top.index)]
+    for day, top in daily_top_cards(scored, k):
+        frauds = day[(day[LABEL] == 1) & ~day["CUSTOMER_ID"].isin(top.index)]
         hidden = frauds.groupby("CUSTOMER_ID")["terminal_days_since_first_known_fraud"].max() == 0
         missed += len(hidden)
         unrevealed += int(hidden.sum())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,21 +79,28 @@ def delayed_test_rows(transactions: pd.DataFrame, split: SplitDates) -> pd.DataF
     return pd.concat(kept)
 
 
-def card_precision_top_k(scored: pd.DataFrame, k: int = CARD_PRECISION_TOP_K) -> float:
-    """Mean over days of the share of real frauds among the k customers with the highest score.
+def daily_top_cards(
+    scored: pd.DataFrame, k: int = CARD_PRECISION_TOP_K
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """Per day, in order: the day's rows and its k customers with the highest score (``score``,
+    ``fraud``: whether they had a fraud that day), customers detected on earlier days (fraudulent and
+    in that day's top k) left out of both.
 
-    ``scored`` has TX_DATETIME, CUSTOMER_ID, TX_FRAUD and ``score``. Customers detected on a day
-    (fraudulent and in that day's top k) are left out of the following days.
+    ``scored`` has TX_DATETIME, CUSTOMER_ID, TX_FRAUD and ``score``.
     """
     detected: set = set()
-    precisions = []
     for _, day in scored.groupby(_days(scored), sort=True):
         day = day[~day["CUSTOMER_ID"].isin(detected)]
         per_customer = day.groupby("CUSTOMER_ID").agg(score=("score", "max"), fraud=(LABEL, "max"))
         top = per_customer.sort_values("score", ascending=False, kind="stable").head(k)
-        hits = top.index[top["fraud"] == 1]
-        precisions.append(len(hits) / k)
-        detected |= set(hits)
+        yield day, top
+        detected |= set(top.index[top["fraud"] == 1])
+
+
+def card_precision_top_k(scored: pd.DataFrame, k: int = CARD_PRECISION_TOP_K) -> float:
+    """Mean over days of the share of real frauds among the k customers with the highest score,
+    customers detected on a day left out of the following days (``daily_top_cards``)."""
+    precisions = [int(top["fraud"].sum()) / k for _, top in daily_top_cards(scored, k)]
     return float(np.mean(precisions)) if precisions else float("nan")
 
 

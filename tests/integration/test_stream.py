@@ -23,6 +23,7 @@ import orjson
 import pandas as pd
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 from fraudcore.data.generator import GeneratorConfig, generate_transactions
 from fraudcore.events import DLQ_OFFSET, DLQ_PARTITION, DLQ_REASON, transaction_event
@@ -130,6 +131,22 @@ class Consumer:
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(60)
 
+    def scored_so_far(self) -> float:
+        """Events this process has scored (its ``/metrics``; 0 before the server answers)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as response:
+                text = response.read().decode()
+        except OSError:
+            return 0.0
+        families = text_string_to_metric_families(text)
+        return sum(
+            s.value for f in families for s in f.samples if s.name == "fraud_stream_events_scored_total"
+        )
+
+    def wait_scored(self, events: float, timeout_s: float = 120) -> None:
+        """Until this process has scored ``events`` (or exited)."""
+        _wait(lambda: self.scored_so_far() >= events or self.process.poll() is not None, timeout_s, 0.02)
+
     def scored(self) -> int:
         line = next(
             line for line in self.log.read_text().splitlines() if "scored" in line and "events in" in line
@@ -200,17 +217,22 @@ def _replay_in_background(settings: Settings, transactions: pd.DataFrame, rate: 
 @pytest.fixture(scope="module")
 def killed_run(stream):
     """50,000 events (and their labels) in Kafka; the consumer scoring them is SIGKILLed at random
-    moments mid-stream and restarted, then left to finish."""
+    moments mid-stream and restarted, then left to finish.
+
+    Each kill comes once the consumer has scored a random 10-60 % of what is left, read from its
+    /metrics, not after a fixed delay: how fast it scores depends on how busy the machine is."""
     env, settings = _scenario(stream, "crash", FRAUD_STREAM_PUSH_INTERVAL_S="0.5")
     replay(settings, stream["transactions"], progress=False)
     rng = np.random.default_rng(7)
-    scored_at_kills = []
+    scored_at_kills = [0]
     for _ in range(3):
         consumer = Consumer(stream, env)
         consumer.wait_assigned()
-        time.sleep(float(rng.uniform(0.3, 2.0)))  # a consumer scores the 50,000 in ~7 s here
+        target = float(rng.uniform(0.1, 0.6)) * (EVENTS - scored_at_kills[-1])
+        consumer.wait_scored(target)
         consumer.kill()
         scored_at_kills.append(len(_scores(settings)))
+    scored_at_kills = scored_at_kills[1:]
     consumer = Consumer(stream, env)
     consumer.wait_assigned()  # running (its SIGTERM handler set) even if the others scored it all
     ids = set(stream["transactions"]["TRANSACTION_ID"])
@@ -222,7 +244,7 @@ def killed_run(stream):
 def test_sigkill_loses_nothing_and_scores_each_transaction_once_after_dedup(stream, killed_run):
     settings = killed_run["settings"]
     mid_stream = [n for n in killed_run["scored_at_kills"] if 0 < n < EVENTS]
-    assert len(mid_stream) >= 2, killed_run["scored_at_kills"]  # killed while scoring, not before or after
+    assert len(mid_stream) == 3, killed_run["scored_at_kills"]  # killed while scoring, not before or after
     scores = _scores(settings)
     _check_scores(stream, scores, stream["transactions"]["TRANSACTION_ID"])
     assert len(scores) == EVENTS  # nothing else in the topic
