@@ -25,6 +25,7 @@ import pandas as pd
 from benchmarks.report import write_report
 from fraudcore.data.reference import load_reference
 from fraudcore.evaluation import (
+    CARD_PRECISION_TOP_K,
     SplitDates,
     daily_top_cards,
     delayed_test_rows,
@@ -115,7 +116,7 @@ def validation_folds(folds: int = FOLDS) -> list[Fold]:
     ]
 
 
-def missed_without_known_fraud(scored: pd.DataFrame, k: int = 100) -> tuple[int, int]:
+def missed_without_known_fraud(scored: pd.DataFrame, k: int = CARD_PRECISION_TOP_K) -> tuple[int, int]:
     """Fraudulent card-days outside their day's top k, and how many of them are frauds only at
     terminals with no known fraud in the terminal's window (a compromise no label shows yet).
 
