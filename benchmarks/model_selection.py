@@ -156,15 +156,28 @@ def is_pipeline_default(set_name: str, params_name: str) -> bool:
     return set_name == ALL_FEATURES and all(defaults.get(k) == v for k, v in params.items())
 
 
+def _fold_line(fold: dict) -> str:
+    return (
+        f"train {fold['train']} ({fold['train_rows']:,} rows), validate {fold['validate']} "
+        f"({fold['validate_rows']:,} rows, {fold['validate_frauds']} frauds)"
+    )
+
+
 def measure() -> dict:
     """Every candidate on every fold, and the pipeline's defaults with more seeds."""
     folds = validation_folds()
-    for fold in folds:
-        print(
-            f"fold: train {fold.split.train_start} .. {fold.split.train_end} ({len(fold.train):,} rows), "
-            f"validate {fold.split.test_start} .. {fold.split.test_end} ({len(fold.validation):,} rows)",
-            flush=True,
-        )
+    summaries = [
+        {
+            "train": f"{f.split.train_start} .. {f.split.train_end}",
+            "train_rows": len(f.train),
+            "validate": f"{f.split.test_start} .. {f.split.test_end}",
+            "validate_rows": len(f.validation),
+            "validate_frauds": int(f.validation[LABEL].sum()),
+        }
+        for f in folds
+    ]
+    for summary in summaries:
+        print(f"fold: {_fold_line(summary)}", flush=True)
     rows = []
     for set_name, features in FEATURE_SETS.items():
         for params_name, params in PARAMETERS.items():
@@ -182,16 +195,7 @@ def measure() -> dict:
     default_row = next(r for r in rows if is_pipeline_default(r["features"], r["parameters"]))
     seeds = [evaluate(folds, MODEL_FEATURES, {"random_state": seed}) for seed in SPREAD_SEEDS]
     return {
-        "folds": [
-            {
-                "train": f"{f.split.train_start} .. {f.split.train_end}",
-                "train_rows": len(f.train),
-                "validate": f"{f.split.test_start} .. {f.split.test_end}",
-                "validate_rows": len(f.validation),
-                "validate_frauds": int(f.validation[LABEL].sum()),
-            }
-            for f in folds
-        ],
+        "folds": summaries,
         "candidates": rows,
         "default_seed_spread": {
             name: [default_row[name], *(s[name] for s in seeds)]
@@ -229,11 +233,7 @@ def render(results: dict) -> str:
     )
     return (
         "Prequential validation over four weeks, no label after 2018-07-31 read:\n\n"
-        + "\n".join(
-            f"- train {f['train']} ({f['train_rows']:,} rows), validate {f['validate']} "
-            f"({f['validate_rows']:,} rows, {f['validate_frauds']} frauds)"
-            for f in results["folds"]
-        )
+        + "\n".join(f"- {_fold_line(f)}" for f in results["folds"])
         + "\n\nMetrics are means over the four weeks; CP@100 of each week, latest first.\n\n"
         + shown.to_markdown(index=False, floatfmt=".4f")
         + f"\n\nBest by mean average precision: **{best['features']}**, **{best['parameters']}**. "

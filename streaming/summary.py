@@ -18,24 +18,33 @@ from fraudcore.settings import Settings
 LATENCY = "fraud_stream_end_to_end_latency_seconds"
 
 
+def metric_samples(url: str) -> dict[str, float]:
+    """One process's samples by name and labels (``name{k=v,...}``); empty when it does not answer."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return {}
+    samples: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{labels}}}"] = sample.value
+    return samples
+
+
 def scrape(settings: Settings) -> dict[str, float]:
     """Every consumer's samples, summed over consumers (by name and labels)."""
     totals: dict[str, float] = defaultdict(float)
     for index in range(settings.stream_consumers):
         url = f"http://127.0.0.1:{settings.stream_metrics_port + index}/metrics"
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                text = response.read().decode()
-        except OSError:
-            continue  # not running
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-                totals[f"{sample.name}{{{labels}}}"] += sample.value
+        for key, value in metric_samples(url).items():
+            totals[key] += value
     return totals
 
 
-def _sum(samples: dict[str, float], name: str) -> float:
+def total(samples: dict[str, float], name: str) -> float:
+    """The sum of a metric's samples over all its labels."""
     return sum(v for k, v in samples.items() if k.split("{")[0] == name)
 
 
@@ -67,10 +76,10 @@ def wait_until_caught_up(
     last, changed_at = -1.0, time.monotonic()
     while True:
         samples = scrape(settings)
-        consumed = _sum(samples, "fraud_stream_events_consumed_total")
+        consumed = total(samples, "fraud_stream_events_consumed_total")
         if consumed != last:
             last, changed_at = consumed, time.monotonic()
-        lag = _sum(samples, "fraud_stream_consumer_lag_events")
+        lag = total(samples, "fraud_stream_consumer_lag_events")
         if (
             consumed > 0 and lag == 0 and time.monotonic() - changed_at > quiet_s
         ) or time.monotonic() > deadline:
@@ -80,11 +89,11 @@ def wait_until_caught_up(
 
 def report(samples: dict[str, float]) -> str:
     rows = [
-        ("events consumed", _sum(samples, "fraud_stream_events_consumed_total")),
-        ("events scored", _sum(samples, "fraud_stream_events_scored_total")),
-        ("alerts (score >= threshold)", _sum(samples, "fraud_stream_alerts_total")),
-        ("dead-lettered", _sum(samples, "fraud_stream_events_dead_lettered_total")),
-        ("labels read (every consumer reads all)", _sum(samples, "fraud_stream_labels_applied_total")),
+        ("events consumed", total(samples, "fraud_stream_events_consumed_total")),
+        ("events scored", total(samples, "fraud_stream_events_scored_total")),
+        ("alerts (score >= threshold)", total(samples, "fraud_stream_alerts_total")),
+        ("dead-lettered", total(samples, "fraud_stream_events_dead_lettered_total")),
+        ("labels read (every consumer reads all)", total(samples, "fraud_stream_labels_applied_total")),
     ]
     lines = [f"  {name:<40} {value:>12,.0f}" for name, value in rows]
     percentiles = ", ".join(

@@ -23,7 +23,6 @@ import orjson
 import pandas as pd
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from prometheus_client.parser import text_string_to_metric_families
 
 from fraudcore.data.generator import GeneratorConfig, generate_transactions
 from fraudcore.events import DLQ_OFFSET, DLQ_PARTITION, DLQ_REASON, transaction_event
@@ -38,6 +37,7 @@ from fraudcore.settings import REPO_ROOT, Settings, as_env
 from infra.local.bootstrap import create_topics
 from streaming.producer import replay
 from streaming.record_writer import RecordWriter
+from streaming.summary import metric_samples, total
 from tests.integration.conftest import run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -133,15 +133,8 @@ class Consumer:
 
     def scored_so_far(self) -> float:
         """Events this process has scored (its ``/metrics``; 0 before the server answers)."""
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as response:
-                text = response.read().decode()
-        except OSError:
-            return 0.0
-        families = text_string_to_metric_families(text)
-        return sum(
-            s.value for f in families for s in f.samples if s.name == "fraud_stream_events_scored_total"
-        )
+        samples = metric_samples(f"http://127.0.0.1:{self.port}/metrics")
+        return total(samples, "fraud_stream_events_scored_total")
 
     def wait_scored(self, events: float, timeout_s: float = 120) -> None:
         """Until this process has scored ``events`` (or exited)."""
@@ -224,15 +217,14 @@ def killed_run(stream):
     env, settings = _scenario(stream, "crash", FRAUD_STREAM_PUSH_INTERVAL_S="0.5")
     replay(settings, stream["transactions"], progress=False)
     rng = np.random.default_rng(7)
-    scored_at_kills = [0]
+    scored_at_kills: list[int] = []
     for _ in range(3):
         consumer = Consumer(stream, env)
         consumer.wait_assigned()
-        target = float(rng.uniform(0.1, 0.6)) * (EVENTS - scored_at_kills[-1])
-        consumer.wait_scored(target)
+        left = EVENTS - (scored_at_kills[-1] if scored_at_kills else 0)
+        consumer.wait_scored(float(rng.uniform(0.1, 0.6)) * left)
         consumer.kill()
         scored_at_kills.append(len(_scores(settings)))
-    scored_at_kills = scored_at_kills[1:]
     consumer = Consumer(stream, env)
     consumer.wait_assigned()  # running (its SIGTERM handler set) even if the others scored it all
     ids = set(stream["transactions"]["TRANSACTION_ID"])
