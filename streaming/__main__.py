@@ -23,6 +23,11 @@ def _parser() -> argparse.ArgumentParser:
     pace.add_argument("--speedup", type=float, help="event time runs this many times faster than the clock")
     produce.add_argument("--no-labels", action="store_true", help="send no labels")
     produce.add_argument(
+        "--linger-ms",
+        type=int,
+        help="how long the producer gathers records into a batch (default: streaming.producer.LINGER_MS)",
+    )
+    produce.add_argument(
         "--malformed", type=int, default=0, help="also send this many malformed events (dead-letter demo)"
     )
     summary = commands.add_parser(
@@ -56,9 +61,16 @@ def main(argv: list[str] | None = None) -> int:
         from fraudcore.gc_pauses import freeze_long_lived
 
         freeze_long_lived()  # a full collection would hold the sender thread for ~0.3 s mid-replay
+        linger = {} if args.linger_ms is None else {"linger_ms": args.linger_ms}
         print(
             replay(
-                settings, transactions, args.rate, args.speedup, not args.no_labels, malformed=args.malformed
+                settings,
+                transactions,
+                args.rate,
+                args.speedup,
+                not args.no_labels,
+                malformed=args.malformed,
+                **linger,
             )
         )
         return 0

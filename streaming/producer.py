@@ -39,6 +39,12 @@ MALFORMED = (
 #: How often (events) a paced replay checks its schedule, and the progress bar moves.
 PACE_EVERY = 20
 PROGRESS_EVERY = 5_000
+#: How long the producer gathers a partition's records into one batch. Tansu's fetch cost grows
+#: with the number of record batches a partition holds (each batch is an object of its storage):
+#: at 2,000 events/s a 5 ms linger writes batches of 2-3 records and the broker's CPU climbs to
+#: 70 % of a core within 40 s, with the stream's p99 at 104-120 ms; 25 ms keeps it under 30 % and
+#: the p99 at 63-64 ms, the linger itself included (``benchmarks/results/stream.md``).
+LINGER_MS = 25
 
 
 @dataclass
@@ -97,12 +103,12 @@ def replay(
     with_labels: bool = True,
     progress: bool = True,
     malformed: int = 0,
-    linger_ms: int = 5,
+    linger_ms: int = LINGER_MS,
     with_transactions: bool = True,
 ) -> ReplaySummary:
     """Send ``transactions`` (and their labels) in event-time order; ``linger_ms``: how long the
-    client gathers records into one batch (on Tansu's S3 storage each batch is an object: a paced
-    replay with a short linger writes many small ones, slower to read back).
+    client gathers records into one batch (``LINGER_MS``: a paced replay with a short linger writes
+    many small batches, which Tansu reads back ever slower as they pile up).
 
     The order holds per partition only: the client sends each partition's batch when it is full or
     its linger is over, so a label may reach the broker after a later transaction (by up to
