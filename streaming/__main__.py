@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = get_settings()
     if args.command == "produce":
-        from streaming.producer import load_transactions, replay
+        from streaming.producer import LINGER_MS, load_transactions, replay
 
         date_from, date_to = args.date_from, args.date_to
         if args.source == "lake" and not (date_from or date_to):
@@ -61,7 +61,6 @@ def main(argv: list[str] | None = None) -> int:
         from fraudcore.gc_pauses import freeze_long_lived
 
         freeze_long_lived()  # a full collection would hold the sender thread for ~0.3 s mid-replay
-        linger = {} if args.linger_ms is None else {"linger_ms": args.linger_ms}
         print(
             replay(
                 settings,
@@ -70,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.speedup,
                 not args.no_labels,
                 malformed=args.malformed,
-                **linger,
+                linger_ms=LINGER_MS if args.linger_ms is None else args.linger_ms,
             )
         )
         return 0
