@@ -41,6 +41,7 @@ from fraudcore.model_slots import LoadedModel, ModelSlot
 from fraudcore.settings import Settings
 from streaming.fetching import BACKLOG_WAIT_MS, adapt_fetch_wait
 from streaming.labels import LabelFeed
+from streaming.membership import settle_before_leaving
 from streaming.online_push import OnlinePusher, Snapshot
 from streaming.record_writer import RecordWriter, key_partition
 from streaming.state import StreamState
@@ -54,6 +55,11 @@ SLOW_BATCH_S = 0.5
 CLOSE_TIMEOUT_S = 10.0
 #: How often the whole state is swept of events no window can see (entities gone quiet).
 SWEEP_EVERY_S = 60.0
+#: Group membership: a member silent this long is dropped; heartbeats (and news of a rebalance) this often.
+SESSION_TIMEOUT_MS = 6000
+HEARTBEAT_INTERVAL_MS = 1000
+#: Longest wait at shutdown for a rebalance under way to finish before leaving the group.
+SETTLE_TIMEOUT_S = 8.0
 
 
 def _field_of(reason: str) -> str:
@@ -98,8 +104,8 @@ class ScoringConsumer:
             auto_offset_reset="earliest",
             max_poll_records=settings.stream_max_batch,
             fetch_max_wait_ms=10,
-            session_timeout_ms=6000,
-            heartbeat_interval_ms=1000,
+            session_timeout_ms=SESSION_TIMEOUT_MS,
+            heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
         )
         self.labels = LabelFeed(settings, self._labels_read, self._dead_letter)
         self.to_rebuild: set[TopicPartition] = set()
@@ -171,7 +177,9 @@ class ScoringConsumer:
         self._push_if_due(force=True)
         if self.pusher is not None:
             self.pusher.stop()
-        self.consumer.close(autocommit=False)  # leaves the group: the partitions move at once
+        # Leaves the group (the partitions move at once), once a rebalance under way has finished.
+        settle_before_leaving(self.consumer, 1.5 * HEARTBEAT_INTERVAL_MS / 1000, SETTLE_TIMEOUT_S)
+        self.consumer.close(autocommit=False)
         self.labels.close()
         try:
             self.writer.flush(CLOSE_TIMEOUT_S)  # left: dead letters of labels read since the last batch

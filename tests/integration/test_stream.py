@@ -369,6 +369,22 @@ def test_a_consumer_joining_then_one_leaving_keeps_every_score_and_the_state(str
     _check_scores(stream, _scores(settings), transactions["TRANSACTION_ID"])
 
 
+def test_a_new_member_joins_after_the_members_stopped_one_after_the_other(stream):
+    """As ``python -m infra.local down stream`` then ``up stream`` do: the last member used to leave
+    while the group rebalanced after the first, and Tansu then kept it as the group's leader, so
+    no later member ever got partitions (see ``streaming.membership``)."""
+    env, _ = _scenario(stream, "restart")
+    first = Consumer(stream, env, 0)
+    first.wait_assigned()
+    second = Consumer(stream, env, 1)
+    second.wait_assigned()
+    assert second.terminate() == 0, second.log.read_text()[-3000:]
+    assert first.terminate() == 0, first.log.read_text()[-3000:]
+    third = Consumer(stream, env, 2)
+    third.wait_assigned(timeout_s=60)
+    assert third.terminate() == 0, third.log.read_text()[-3000:]
+
+
 def test_the_record_writer_puts_each_key_where_kafka_python_does_with_headers_and_acks(stream):
     """The consumer's writer (record batches built directly, one request per broker) against the
     real broker: every record read back once, on the partition ``KafkaProducer`` picks for its key,
