@@ -8,11 +8,24 @@ and the load generator cost on their own: ``uvicorn benchmarks.bare_asgi:app``.
 
 from __future__ import annotations
 
-#: The size and shape of a real answer (serving.schemas.Prediction).
+from serving.schemas import Prediction
+
+#: The size and shape of a real answer.
 BODY = (
-    b'{"transaction_id":100000000000000,"fraud_probability":0.0123,"decision":"genuine",'
-    b'"threshold":0.5,"model_name":"fraud-detector","model_version":"1","new_customer":false,'
-    b'"new_terminal":false,"customer_state_age_seconds":3600.0,"terminal_state_age_seconds":3600.0}'
+    Prediction(
+        transaction_id=100_000_000_000_000,
+        fraud_probability=0.0123,
+        decision="genuine",
+        threshold=0.5,
+        model_name="fraud-detector",
+        model_version="1",
+        new_customer=False,
+        new_terminal=False,
+        customer_state_age_seconds=3600.0,
+        terminal_state_age_seconds=3600.0,
+    )
+    .model_dump_json()
+    .encode()
 )
 HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.loadgen import SPIN_S
+from benchmarks.processes import listening_process
 from benchmarks.report import RESULTS, write_report
 from fraudcore.data.lake import TransactionLake
 from fraudcore.feature_store import OnlineFeatureReader, feature_store
@@ -35,13 +35,14 @@ from fraudcore.metrics import REALTIME, build
 from fraudcore.model_slots import ModelSlot
 from fraudcore.registry import CHAMPION, ModelRegistry
 from fraudcore.settings import REPO_ROOT, get_settings
-from infra.local.health import free_port, tcp_open
+from infra.local.health import free_port
 from serving.schemas import TransactionRequest
 from serving.scoring import RealtimeScorer
 
 RATES = (50, 200, 500, 1000)
 #: Seconds each rate runs before it is measured (reported apart: the client opens its connections).
 WARMUP_S = 2.0
+#: Requests of the back-to-back floor and of its parts.
 FLOOR_REQUESTS = 3000
 
 
@@ -72,8 +73,8 @@ def _percentiles(seconds: list[float]) -> dict[str, float]:
 
 
 def floor(bodies: list[dict], paced_s: float) -> dict:
-    """The same scoring in this process: one request after another, and its parts; then on each
-    rate's schedule (``paced_s`` seconds each)."""
+    """The same scoring in this process: one request after another (the first ``FLOOR_REQUESTS``),
+    and its parts; then every request body on each rate's schedule (``paced_s`` seconds each)."""
     settings = get_settings()
     import prometheus_client
 
@@ -84,12 +85,12 @@ def floor(bodies: list[dict], paced_s: float) -> dict:
     cache = settings.model_cache_dir
     compiled = cache is not None and champion.current.model.compile(cache)  # as the service scores
     scorer = RealtimeScorer(settings, reader, champion, metrics)
-    requests = [TransactionRequest(**body) for body in bodies[:FLOOR_REQUESTS]]
+    requests = [TransactionRequest(**body) for body in bodies]
     for request in requests[:200]:  # warm up
         scorer.score([request])
     whole, lookup, state, features, predict = [], [], [], [], []
     model = champion.current.model
-    for request in requests:
+    for request in requests[:FLOOR_REQUESTS]:
         started = time.perf_counter()
         scorer.score([request])
         whole.append(time.perf_counter() - started)
@@ -104,7 +105,7 @@ def floor(bodies: list[dict], paced_s: float) -> dict:
         model.score_columns(columns)
         t4 = time.perf_counter()
         lookup.append(t1 - t0), state.append(t2 - t1), features.append(t3 - t2), predict.append(t4 - t3)
-    paced = {str(rate): _paced(scorer.score, requests, rate, paced_s) for rate in RATES}
+    paced = {_rate_key(rate): _paced(scorer.score, requests, rate, paced_s) for rate in RATES}
     return {
         "whole": _percentiles(whole),
         "paced": paced,
@@ -117,19 +118,25 @@ def floor(bodies: list[dict], paced_s: float) -> dict:
     }
 
 
+def _rate_key(rate: float) -> str:
+    """How a rate names its entry in the results' JSON."""
+    return f"{rate:.0f}"
+
+
 def _paced(score: Callable, requests: list[TransactionRequest], rate: float, duration: float) -> dict:
-    """Open loop in this process: request i is scored at start + i / rate, the process sleeping in
-    between as the service's workers do; latency counted from the scheduled moment."""
+    """Open loop in this process: request i is scored at start + i / rate, the process asleep in
+    between as an idle worker is (a plain sleep: its late wake-up counts, as a worker's would);
+    latency counted from the scheduled moment, after ``WARMUP_S`` at the same rate."""
+    warm = int(rate * WARMUP_S)
     latencies = []
     start = time.perf_counter() + 0.05
-    for i in range(int(rate * duration)):
+    for i in range(warm + int(rate * duration)):
         scheduled = start + i / rate
-        if (delay := scheduled - time.perf_counter() - SPIN_S) > 0:
+        if (delay := scheduled - time.perf_counter()) > 0:
             time.sleep(delay)
-        while time.perf_counter() < scheduled:
-            pass
         score([requests[i % len(requests)]])
-        latencies.append(time.perf_counter() - scheduled)
+        if i >= warm:
+            latencies.append(time.perf_counter() - scheduled)
     return _percentiles(latencies)
 
 
@@ -177,17 +184,8 @@ def bare_http_server(workers: int) -> Iterator[str]:
     command = [sys.executable, "-m", "uvicorn", "benchmarks.bare_asgi:app", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--workers", str(workers), "--loop", "uvloop", "--http", "httptools"]
     command += ["--no-access-log", "--log-level", "warning"]
-    server = subprocess.Popen(command, cwd=REPO_ROOT)
-    try:
-        deadline = time.monotonic() + 30
-        while not tcp_open("127.0.0.1", port):
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the bare ASGI server did not start: {' '.join(command)}")
-            time.sleep(0.2)
+    with listening_process(command, port, "the bare ASGI server"):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def load(url: str, bodies: list[dict], duration: float, workers: int) -> tuple[list[dict], list[dict]]:
@@ -216,13 +214,13 @@ def main() -> None:
     settings = get_settings()
     bodies = request_bodies()
     print("in-process floor ...", flush=True)
-    floor_result = floor(bodies, paced_s=args.duration / 2)
+    floor_result = floor(bodies, paced_s=args.duration)
     print(json.dumps(floor_result), flush=True)
     bare_runs, runs = load(settings.serving_url, bodies, args.duration, settings.serving_workers)
     at_200 = next(run for run in runs if run["offered_rps"] == 200)["p99_ms"]
     overhead = {
         "back_to_back": round(at_200 - floor_result["whole"]["p99_ms"], 3),
-        "paced": round(at_200 - floor_result["paced"]["200"]["p99_ms"], 3),
+        "paced": round(at_200 - floor_result["paced"][_rate_key(200)]["p99_ms"], 3),
     }
     results = {
         "service": {"workers": settings.serving_workers, "shadow": settings.serving_shadow},
@@ -278,7 +276,7 @@ def report(results: dict, duration: float) -> str:
         "| --- | --- | --- | --- |",
     ]
     for bare, run in zip(results["bare_http"], runs, strict=True):
-        paced = floor_result["paced"][f"{run['offered_rps']:.0f}"]
+        paced = floor_result["paced"][_rate_key(run["offered_rps"])]
         lines.append(
             f"| {run['offered_rps']:.0f} | {paced['p50_ms']} / {paced['p99_ms']} "
             f"| {bare['p50_ms']} / {bare['p99_ms']} | {run['p50_ms']} / {run['p99_ms']} |"

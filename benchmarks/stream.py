@@ -33,6 +33,7 @@ import orjson
 import pandas as pd
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from benchmarks.processes import listening_process
 from benchmarks.report import write_report
 from fraudcore.events import Transaction, parse_label, parse_transaction, score_event
 from fraudcore.features.definitions import LABEL_DELAY_DAYS
@@ -40,7 +41,7 @@ from fraudcore.gc_pauses import freeze_long_lived
 from fraudcore.registry import CHAMPION, ModelRegistry
 from fraudcore.settings import REPO_ROOT, Settings, as_env, get_settings
 from infra.local.bootstrap import create_topics
-from infra.local.health import free_port, tcp_open
+from infra.local.health import free_port
 from infra.local.services import tansu_command
 from streaming.fetching import BACKLOG_WAIT_MS
 from streaming.producer import load_transactions, replay
@@ -61,21 +62,9 @@ def _scenario(settings: Settings, label: str) -> tuple[Settings, dict[str, str]]
 def memory_broker() -> Iterator[str]:
     """A second Tansu broker with memory storage on a free port, for the side-by-side run."""
     port = free_port()
-    process = subprocess.Popen(
-        tansu_command(f"tcp://127.0.0.1:{port}", "memory://tansu/"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not tcp_open("127.0.0.1", port):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the memory-storage Tansu broker did not start")
-            time.sleep(0.2)
+    command = tansu_command(f"tcp://127.0.0.1:{port}", "memory://tansu/")
+    with listening_process(command, port, "the memory-storage Tansu broker", quiet=True):
         yield f"127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def _read_all(settings: Settings, topic: str, idle_s: float = 2.0) -> tuple[list, float]:

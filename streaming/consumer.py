@@ -79,6 +79,9 @@ class _Rebalance(ConsumerRebalanceListener):
         self.owner.forget(revoked)
 
     def on_partitions_assigned(self, assigned):
+        if self.owner.stopping:  # settling before leaving: the partitions' next owner reads them
+            self.owner.consumer.pause(*assigned)
+            return
         self.owner.to_rebuild.update(assigned)
         self.owner.joined = True
 
@@ -167,6 +170,7 @@ class ScoringConsumer:
 
     def close(self) -> None:
         """Flush, push and leave, each bounded: with the broker gone nothing is committed anyway."""
+        self.stopping = True  # also when idle: partitions assigned from now on stay paused
         log.info(
             "%s: scored %d events in %.2f s of batches, %.2f s from the first batch to the last",
             self.name,
@@ -178,7 +182,10 @@ class ScoringConsumer:
         if self.pusher is not None:
             self.pusher.stop()
         # Leaves the group (the partitions move at once), once a rebalance under way has finished.
-        settle_before_leaving(self.consumer, 1.5 * HEARTBEAT_INTERVAL_MS / 1000, SETTLE_TIMEOUT_S)
+        try:
+            settle_before_leaving(self.consumer, 1.5 * HEARTBEAT_INTERVAL_MS / 1000, SETTLE_TIMEOUT_S)
+        except Exception:  # leaving matters more than leaving cleanly
+            log.warning("%s: could not wait for the group to settle", self.name, exc_info=True)
         self.consumer.close(autocommit=False)
         self.labels.close()
         try:

@@ -6,10 +6,12 @@ leader never sends, and gets "rebalance in progress" again, for ever (seen with 
 stopped one after the other, as ``python -m infra.local down stream`` does: the second left while
 the group rebalanced after the first; a broker restart cleared it). A member killed instead
 expires with its session, and the group recovers. So before a consumer leaves, it lets a
-rebalance under way finish: it polls with every partition paused (nothing is read, nothing
-committed) until it has been a stable member for longer than a heartbeat interval, the time the
-broker takes to tell it of a rebalance; bounded, then it leaves anyway. On Apache Kafka this only
-delays a shutdown by about a heartbeat.
+rebalance under way finish: it polls with every partition paused (partitions assigned meanwhile
+are paused as they arrive; nothing is scored, nothing committed) until it has been a stable
+member for longer than a heartbeat interval, the time the broker takes to tell it of a
+rebalance; bounded, then it leaves anyway. On Apache Kafka this only delays a shutdown by about
+a heartbeat. Not covered: members stopped within one heartbeat of each other, where the first
+may settle before the broker tells it of the second's rebalance.
 """
 
 from __future__ import annotations
