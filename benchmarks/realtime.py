@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +30,7 @@ from fraudcore.feature_store import OnlineFeatureReader, feature_store
 from fraudcore.features.online import state_from_event_arrays
 from fraudcore.features.request import request_feature_arrays
 from fraudcore.metrics import REALTIME, build
+from fraudcore.metrics_reader import metric_samples, total
 from fraudcore.model_slots import ModelSlot
 from fraudcore.registry import CHAMPION, ModelRegistry
 from fraudcore.settings import REPO_ROOT, get_settings
@@ -140,20 +139,24 @@ def _paced(score: Callable, requests: list[TransactionRequest], rate: float, dur
     return _percentiles(latencies)
 
 
-def _scrape(url: str) -> dict[str, float]:
-    """Sums and counts of the service's duration histograms."""
-    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    values: dict[str, float] = {}
-    for line in text.splitlines():
-        match = re.match(r"^(fraud_realtime_\w+_duration_seconds_(?:sum|count))(\{[^}]*\})? (\S+)$", line)
-        if match and (
-            'role="champion"' in (match.group(2) or "")
-            or 'endpoint="predict"' in (match.group(2) or "")
-            or not match.group(2)
-        ):
-            values[match.group(1)] = values.get(match.group(1), 0.0) + float(match.group(3))
-    return values
+#: The service's duration histograms the report reads, and the labels of the response path.
+SERVICE_DURATIONS = {
+    "request": {"endpoint": "predict"},
+    "feature_lookup": {},
+    "inference": {"role": "champion"},
+}
+
+
+def _durations(url: str) -> dict[str, tuple[float, float]]:
+    """Sum and count of each of ``SERVICE_DURATIONS`` on the response path, from ``/metrics``."""
+    samples = metric_samples(f"{url}/metrics")
+    return {
+        name: tuple(
+            total(samples, f"fraud_realtime_{name}_duration_seconds_{part}", **labels)
+            for part in ("sum", "count")
+        )
+        for name, labels in SERVICE_DURATIONS.items()
+    }
 
 
 def _loadgen(url: str, rate: float, duration: float, requests_file: Path) -> dict:
@@ -166,14 +169,12 @@ def _loadgen(url: str, rate: float, duration: float, requests_file: Path) -> dic
 
 def _service_run(url: str, rate: float, duration: float, requests_file: Path) -> dict:
     """A load run against the service's ``/predict``, with the service's own mean durations."""
-    before = _scrape(url)
+    before = _durations(url)
     run = _loadgen(f"{url}/predict", rate, duration, requests_file)
-    after = _scrape(url)
-    count = "fraud_realtime_request_duration_seconds_count"
-    if served := after.get(count, 0) - before.get(count, 0):
-        for name in ("request", "feature_lookup", "inference"):
-            key = f"fraud_realtime_{name}_duration_seconds_sum"
-            run[f"server_{name}_mean_ms"] = round(1e3 * (after.get(key, 0) - before.get(key, 0)) / served, 3)
+    after = _durations(url)
+    if served := after["request"][1] - before["request"][1]:
+        for name in SERVICE_DURATIONS:
+            run[f"server_{name}_mean_ms"] = round(1e3 * (after[name][0] - before[name][0]) / served, 3)
     return run
 
 

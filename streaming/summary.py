@@ -8,29 +8,12 @@ percentiles (interpolated within the histogram's buckets, as Prometheus's histog
 from __future__ import annotations
 
 import time
-import urllib.request
 from collections import defaultdict
 
-from prometheus_client.parser import text_string_to_metric_families
-
+from fraudcore.metrics_reader import metric_samples, total
 from fraudcore.settings import Settings
 
 LATENCY = "fraud_stream_end_to_end_latency_seconds"
-
-
-def metric_samples(url: str) -> dict[str, float]:
-    """One process's samples by name and labels (``name{k=v,...}``); empty when it does not answer."""
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            text = response.read().decode()
-    except OSError:
-        return {}
-    samples: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-            samples[f"{sample.name}{{{labels}}}"] = sample.value
-    return samples
 
 
 def scrape(settings: Settings) -> dict[str, float]:
@@ -41,11 +24,6 @@ def scrape(settings: Settings) -> dict[str, float]:
         for key, value in metric_samples(url).items():
             totals[key] += value
     return totals
-
-
-def total(samples: dict[str, float], name: str) -> float:
-    """The sum of a metric's samples over all its labels."""
-    return sum(v for k, v in samples.items() if k.split("{")[0] == name)
 
 
 def latency_quantile(samples: dict[str, float], q: float) -> float:

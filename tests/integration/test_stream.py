@@ -31,13 +31,13 @@ from fraudcore.feature_store import feature_store, online_state
 from fraudcore.features.compute import model_features, window_state
 from fraudcore.features.definitions import CUSTOMER_STATE, FEATURE_SET, TERMINAL_STATE
 from fraudcore.features.windows import to_us
+from fraudcore.metrics_reader import metric_samples, total
 from fraudcore.models import model_class
 from fraudcore.registry import CHAMPION, FEATURE_SET_TAG, ModelRegistry
 from fraudcore.settings import REPO_ROOT, Settings, as_env
 from infra.local.bootstrap import create_topics
 from streaming.producer import replay
 from streaming.record_writer import RecordWriter
-from streaming.summary import metric_samples, total
 from tests.integration.conftest import run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
